@@ -1,0 +1,7 @@
+module github.com/tickwire/tickwire/e2e
+
+go 1.26
+
+require github.com/tickwire/tickwire/shared v0.0.0
+
+replace github.com/tickwire/tickwire/shared => ../shared

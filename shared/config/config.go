@@ -1,0 +1,126 @@
+// Package config reads the settings both processes share and builds their
+// Redis clients. Each process embeds Common in its own config struct, read
+// once at start with envconfig; nothing here keeps state.
+package config
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tickwire/tickwire/shared/streams"
+)
+
+// Common holds the variables of DESIGN.md that both processes read.
+type Common struct {
+	RedisURL          string   `envconfig:"REDIS_URL" default:"redis://127.0.0.1:6379/0"`
+	RedisClusterAddrs []string `envconfig:"REDIS_CLUSTER_ADDRS"` // host:port list; set = Redis Cluster
+	StreamPrefix      string   `envconfig:"STREAM_PREFIX" default:"md"`
+	StreamShards      int      `envconfig:"STREAM_SHARDS" default:"1"`
+	LogLevel          string   `envconfig:"LOG_LEVEL" default:"info"`   // debug, info, warn, error
+	LogFormat         string   `envconfig:"LOG_FORMAT" default:"text"` // text or json
+}
+
+// Load fills cfg (a pointer to a struct with envconfig tags) from the
+// environment.
+func Load(cfg any) error {
+	if err := envconfig.Process("", cfg); err != nil {
+		return fmt.Errorf("read environment: %w", err)
+	}
+	return nil
+}
+
+// Validate checks the common settings.
+func (c Common) Validate() error {
+	if _, err := c.Layout(); err != nil {
+		return err
+	}
+	if _, err := redis.ParseURL(c.RedisURL); err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("LOG_FORMAT %q: want text or json", c.LogFormat)
+	}
+	return nil
+}
+
+// Layout returns the stream key layout the settings describe.
+func (c Common) Layout() (streams.Layout, error) {
+	l, err := streams.NewLayout(c.StreamPrefix, c.StreamShards)
+	if err != nil {
+		return streams.Layout{}, fmt.Errorf("STREAM_PREFIX/STREAM_SHARDS: %w", err)
+	}
+	return l, nil
+}
+
+// Redacted returns the settings as they may be logged: no passwords.
+func (c Common) Redacted() Common {
+	c.RedisURL = RedactURL(c.RedisURL)
+	return c
+}
+
+// RedactURL replaces the password of a URL, if any, with "xxxxx".
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// ClientOptions tunes a Redis client for its use.
+type ClientOptions struct {
+	// PoolSize is the connection pool size; 0 keeps go-redis's default.
+	PoolSize int
+	// Name is sent with CLIENT SETNAME so operators see who is connected.
+	Name string
+}
+
+// NewRedis builds a Redis client from the settings: a cluster client when
+// REDIS_CLUSTER_ADDRS is set, a single-node client otherwise. Credentials
+// and TLS (rediss://) come from REDIS_URL in both cases. It does not dial.
+func (c Common) NewRedis(o ClientOptions) (redis.UniversalClient, error) {
+	opt, err := redis.ParseURL(c.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opt.ClientName = o.Name
+	opt.DialTimeout = 2 * time.Second
+	opt.ReadTimeout = 3 * time.Second
+	opt.WriteTimeout = 3 * time.Second
+	if o.PoolSize > 0 {
+		opt.PoolSize = o.PoolSize
+	}
+	if len(c.RedisClusterAddrs) == 0 {
+		return redis.NewClient(opt), nil
+	}
+	addrs := make([]string, 0, len(c.RedisClusterAddrs))
+	for _, a := range c.RedisClusterAddrs {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	var tlsCfg *tls.Config
+	if opt.TLSConfig != nil {
+		tlsCfg = opt.TLSConfig.Clone()
+		tlsCfg.ServerName = "" // one name cannot fit every node
+	}
+	return redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs:        addrs,
+		ClientName:   o.Name,
+		Username:     opt.Username,
+		Password:     opt.Password,
+		TLSConfig:    tlsCfg,
+		DialTimeout:  opt.DialTimeout,
+		ReadTimeout:  opt.ReadTimeout,
+		WriteTimeout: opt.WriteTimeout,
+		PoolSize:     opt.PoolSize,
+	}), nil
+}

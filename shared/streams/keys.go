@@ -1,0 +1,70 @@
+// Package streams names tickwire's Redis keys and holds the operations on
+// them that both processes must perform alike: choosing a symbol's shard,
+// the atomic write script, and consumer-group helpers.
+//
+// A Layout is a value and safe for concurrent use.
+package streams
+
+import (
+	"fmt"
+	"hash/fnv"
+	"strconv"
+
+	"github.com/tickwire/tickwire/shared/event"
+)
+
+// Layout is the key layout of one deployment: a prefix and a shard count.
+// Every key of a shard carries the shard number as a Redis Cluster hash tag,
+// so one script may touch all of them.
+type Layout struct {
+	Prefix string
+	Shards int
+}
+
+// NewLayout checks prefix and shard count.
+func NewLayout(prefix string, shards int) (Layout, error) {
+	if prefix == "" {
+		return Layout{}, fmt.Errorf("stream prefix is empty")
+	}
+	if shards < 1 || shards > 1024 {
+		return Layout{}, fmt.Errorf("stream shards %d: want 1 to 1024", shards)
+	}
+	return Layout{Prefix: prefix, Shards: shards}, nil
+}
+
+// Shard returns the shard of a symbol: fnv32a(symbol) % Shards.
+func (l Layout) Shard(symbol string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(symbol))
+	return int(h.Sum32() % uint32(l.Shards))
+}
+
+func (l Layout) shardPrefix(shard int) string {
+	return l.Prefix + ":{" + strconv.Itoa(shard) + "}:"
+}
+
+// Feed is the stream of every event of a shard: <p>:{<s>}:feed.
+func (l Layout) Feed(shard int) string { return l.shardPrefix(shard) + "feed" }
+
+// History is a channel's history stream: <p>:{<s>}:hist:<channel>.
+func (l Layout) History(ch event.Channel) string {
+	return l.shardPrefix(l.Shard(ch.Symbol)) + "hist:" + ch.String()
+}
+
+// Channels is the set of a shard's channels that have history.
+func (l Layout) Channels(shard int) string { return l.shardPrefix(shard) + "channels" }
+
+// Replicas is the sorted set of publisher replicas and their heartbeats.
+func (l Layout) Replicas() string { return l.Prefix + ":replicas" }
+
+// Leader is the lease of the active collector.
+func (l Layout) Leader() string { return l.Prefix + ":collector:leader" }
+
+// Feeds returns the feed key of every shard, in shard order.
+func (l Layout) Feeds() []string {
+	keys := make([]string, l.Shards)
+	for s := range keys {
+		keys[s] = l.Feed(s)
+	}
+	return keys
+}
