@@ -68,8 +68,9 @@ func DestroyGroup(ctx context.Context, c redis.Cmdable, stream, group string) er
 	return nil
 }
 
-// isNoSuchKey matches Redis's error for XGROUP on a stream that does not exist.
+// isNoSuchKey matches Redis's error for XGROUP on a stream that does not
+// exist ("ERR The XGROUP subcommand requires the key to exist...").
 func isNoSuchKey(err error) bool {
 	var rerr redis.Error
-	return errors.As(err, &rerr) && strings.Contains(rerr.Error(), "no such key")
+	return errors.As(err, &rerr) && strings.Contains(rerr.Error(), "requires the key to exist")
 }

@@ -1,0 +1,201 @@
+// Package hub indexes a replica's subscriptions and fans events out to them.
+//
+// The hub's lock guards only its in-memory lists. Publish holds the read
+// lock while it hands each message to each subscriber's Deliver, which must
+// never block: a subscriber queues or drops, it does not wait. So no lock
+// here is ever held across I/O, and a slow client cannot hold up the others.
+package hub
+
+import (
+	"sync"
+
+	"github.com/tickwire/tickwire/shared/event"
+)
+
+// Message is one event, encoded once and shared read-only by every
+// subscriber that receives it.
+type Message struct {
+	Event event.Event
+	// Wire is the protocol's EVENT object, ready to be written.
+	Wire []byte
+}
+
+// NewMessage encodes e once.
+func NewMessage(e event.Event) *Message {
+	return &Message{Event: e, Wire: e.AppendWire(make([]byte, 0, 64+len(e.Data)))}
+}
+
+// Subscriber receives messages. Deliver is called with the hub's read lock
+// held, possibly from several goroutines at once (one per feed shard), and
+// must return at once.
+type Subscriber interface {
+	Deliver(m *Message)
+}
+
+// subscription is what the hub knows of one subscriber.
+type subscription struct {
+	channels map[event.Channel]struct{} // concrete channels
+	kinds    [event.NumKinds]bool       // KIND:* subscriptions
+}
+
+// Hub routes messages to subscribers. It is safe for concurrent use.
+//
+// An event is delivered once per subscriber even when several of its
+// subscriptions match (trade:* and trade:AAPL): a subscriber with KIND:* is
+// kept out of the lists of that kind's concrete channels, so Publish never
+// needs to check for duplicates.
+type Hub struct {
+	mu    sync.RWMutex
+	subs  map[Subscriber]*subscription
+	byCh  map[event.Channel][]Subscriber
+	byKnd [event.NumKinds][]Subscriber
+}
+
+// New returns an empty hub.
+func New() *Hub {
+	return &Hub{subs: make(map[Subscriber]*subscription), byCh: make(map[event.Channel][]Subscriber)}
+}
+
+// Subscribe adds channels (concrete or KIND:*) to s's subscriptions.
+// Channels s already has are ignored.
+func (h *Hub) Subscribe(s Subscriber, chs []event.Channel) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	sub := h.subs[s]
+	if sub == nil {
+		sub = &subscription{channels: make(map[event.Channel]struct{})}
+		h.subs[s] = sub
+	}
+	for _, c := range chs {
+		if c.IsWildcard() {
+			if sub.kinds[c.Kind] {
+				continue
+			}
+			sub.kinds[c.Kind] = true
+			h.byKnd[c.Kind] = append(h.byKnd[c.Kind], s)
+			for cc := range sub.channels { // now covered by the wildcard
+				if cc.Kind == c.Kind {
+					h.removeFromChannel(cc, s)
+				}
+			}
+			continue
+		}
+		if _, ok := sub.channels[c]; ok {
+			continue
+		}
+		sub.channels[c] = struct{}{}
+		if !sub.kinds[c.Kind] {
+			h.byCh[c] = append(h.byCh[c], s)
+		}
+	}
+}
+
+// Unsubscribe removes channels from s's subscriptions; channels it does not
+// have are ignored.
+func (h *Hub) Unsubscribe(s Subscriber, chs []event.Channel) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	sub := h.subs[s]
+	if sub == nil {
+		return
+	}
+	for _, c := range chs {
+		if c.IsWildcard() {
+			if !sub.kinds[c.Kind] {
+				continue
+			}
+			sub.kinds[c.Kind] = false
+			h.byKnd[c.Kind] = remove(h.byKnd[c.Kind], s)
+			for cc := range sub.channels { // no longer covered
+				if cc.Kind == c.Kind {
+					h.byCh[cc] = append(h.byCh[cc], s)
+				}
+			}
+			continue
+		}
+		if _, ok := sub.channels[c]; !ok {
+			continue
+		}
+		delete(sub.channels, c)
+		if !sub.kinds[c.Kind] {
+			h.removeFromChannel(c, s)
+		}
+	}
+	if len(sub.channels) == 0 && sub.kinds == [event.NumKinds]bool{} {
+		delete(h.subs, s)
+	}
+}
+
+// Remove drops every subscription of s.
+func (h *Hub) Remove(s Subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	sub := h.subs[s]
+	if sub == nil {
+		return
+	}
+	for k, on := range sub.kinds {
+		if on {
+			h.byKnd[k] = remove(h.byKnd[k], s)
+		}
+	}
+	for c := range sub.channels {
+		if !sub.kinds[c.Kind] {
+			h.removeFromChannel(c, s)
+		}
+	}
+	delete(h.subs, s)
+}
+
+// Publish hands each message to every subscriber of its channel or kind.
+func (h *Hub) Publish(msgs []*Message) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, m := range msgs {
+		for _, s := range h.byCh[m.Event.Channel] {
+			s.Deliver(m)
+		}
+		for _, s := range h.byKnd[m.Event.Channel.Kind] {
+			s.Deliver(m)
+		}
+	}
+}
+
+// Stats returns the number of subscribers and of subscriptions (concrete
+// channels plus wildcards) the hub holds.
+func (h *Hub) Stats() (subscribers, subscriptions int) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, sub := range h.subs {
+		subscriptions += len(sub.channels)
+		for _, on := range sub.kinds {
+			if on {
+				subscriptions++
+			}
+		}
+	}
+	return len(h.subs), subscriptions
+}
+
+func (h *Hub) removeFromChannel(c event.Channel, s Subscriber) {
+	list := remove(h.byCh[c], s)
+	if len(list) == 0 {
+		delete(h.byCh, c)
+		return
+	}
+	h.byCh[c] = list
+}
+
+// remove deletes s from list by swapping in the last element; order does
+// not matter to fan-out.
+func remove(list []Subscriber, s Subscriber) []Subscriber {
+	for i, x := range list {
+		if x == s {
+			last := len(list) - 1
+			list[i] = list[last]
+			list[last] = nil
+			return list[:last]
+		}
+	}
+	return list
+}

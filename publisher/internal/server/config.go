@@ -1,0 +1,119 @@
+// Package server assembles a publisher replica: its configuration, the feed
+// readers, the hub, the WebSocket endpoint with its limits, and the ordered
+// drain on shutdown.
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tickwire/tickwire/shared/auth"
+	"github.com/tickwire/tickwire/shared/config"
+)
+
+// Config is the publisher's configuration, read from the environment.
+type Config struct {
+	config.Common
+
+	JWTSecret        string        `envconfig:"JWT_SECRET"`          // HS256 secret
+	JWTPublicKeyFile string        `envconfig:"JWT_PUBLIC_KEY_FILE"` // PEM, RS256/ES256
+	JWTIssuer        string        `envconfig:"JWT_ISSUER"`
+	JWTAudience      string        `envconfig:"JWT_AUDIENCE"`
+	JWTLeeway        time.Duration `envconfig:"JWT_LEEWAY" default:"5s"`
+
+	Addr           string   `envconfig:"PUBLISHER_ADDR" default:":8080"`
+	ReplicaID      string   `envconfig:"PUBLISHER_REPLICA_ID"`      // default: host name
+	AllowedOrigins []string `envconfig:"PUBLISHER_ALLOWED_ORIGINS"` // empty: same host only; "*": any
+
+	AuthTimeout     time.Duration `envconfig:"PUBLISHER_AUTH_TIMEOUT" default:"5s"`
+	Heartbeat       time.Duration `envconfig:"PUBLISHER_HEARTBEAT" default:"20s"`
+	MaxChannels     int           `envconfig:"PUBLISHER_MAX_CHANNELS" default:"1000"`
+	MaxConnsPerUser int           `envconfig:"PUBLISHER_MAX_CONNS_PER_USER" default:"10"`
+	MaxConns        int           `envconfig:"PUBLISHER_MAX_CONNS" default:"10000"`
+	RateLimit       float64       `envconfig:"PUBLISHER_RATE_LIMIT" default:"50"` // client frames/s
+	RateBurst       int           `envconfig:"PUBLISHER_RATE_BURST" default:"100"`
+	ReplicaTTL      time.Duration `envconfig:"PUBLISHER_REPLICA_TTL" default:"5m"`
+	QueueEvents     int           `envconfig:"PUBLISHER_QUEUE_EVENTS" default:"8192"`   // per connection
+	QueueBytes      int           `envconfig:"PUBLISHER_QUEUE_BYTES" default:"4194304"` // per connection
+	DrainTimeout    time.Duration `envconfig:"PUBLISHER_DRAIN_TIMEOUT" default:"10s"`
+}
+
+// LoadConfig reads the environment and validates it.
+func LoadConfig() (Config, error) {
+	var c Config
+	if err := config.Load(&c); err != nil {
+		return Config{}, err
+	}
+	if c.ReplicaID == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return Config{}, fmt.Errorf("PUBLISHER_REPLICA_ID is empty and the host name is unknown: %w", err)
+		}
+		c.ReplicaID = host
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the rules that span fields.
+func (c Config) Validate() error {
+	if err := c.Common.Validate(); err != nil {
+		return err
+	}
+	if c.JWTSecret == "" && c.JWTPublicKeyFile == "" {
+		return fmt.Errorf("publisher: %w", auth.ErrNoKey)
+	}
+	if c.ReplicaID == "" || strings.ContainsAny(c.ReplicaID, " \t\r\n") {
+		return fmt.Errorf("PUBLISHER_REPLICA_ID %q: want a non-empty name without spaces", c.ReplicaID)
+	}
+	for _, o := range c.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return fmt.Errorf("PUBLISHER_ALLOWED_ORIGINS %q: want scheme://host[:port] or *", o)
+		}
+	}
+	var errs []error
+	positive := func(name string, ok bool) {
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s must be positive", name))
+		}
+	}
+	positive("PUBLISHER_AUTH_TIMEOUT", c.AuthTimeout > 0)
+	positive("PUBLISHER_HEARTBEAT", c.Heartbeat > 0)
+	positive("PUBLISHER_MAX_CHANNELS", c.MaxChannels > 0)
+	positive("PUBLISHER_MAX_CONNS_PER_USER", c.MaxConnsPerUser > 0)
+	positive("PUBLISHER_MAX_CONNS", c.MaxConns > 0)
+	positive("PUBLISHER_RATE_LIMIT", c.RateLimit > 0)
+	positive("PUBLISHER_RATE_BURST", c.RateBurst > 0)
+	positive("PUBLISHER_REPLICA_TTL", c.ReplicaTTL > 0)
+	positive("PUBLISHER_QUEUE_EVENTS", c.QueueEvents > 1)
+	positive("PUBLISHER_QUEUE_BYTES", c.QueueBytes > 0)
+	positive("PUBLISHER_DRAIN_TIMEOUT", c.DrainTimeout > 0)
+	if c.JWTLeeway < 0 {
+		errs = append(errs, errors.New("JWT_LEEWAY must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Redacted returns the configuration as it may be logged.
+func (c Config) Redacted() Config {
+	c.Common = c.Common.Redacted()
+	if c.JWTSecret != "" {
+		c.JWTSecret = "xxxxx"
+	}
+	return c
+}
+
+// AuthConfig is the token verification part.
+func (c Config) AuthConfig() auth.Config {
+	return auth.Config{
+		Secret: c.JWTSecret, PublicKeyFile: c.JWTPublicKeyFile,
+		Issuer: c.JWTIssuer, Audience: c.JWTAudience, Leeway: c.JWTLeeway,
+	}
+}

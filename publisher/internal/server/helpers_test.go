@@ -1,0 +1,373 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tickwire/tickwire/shared/auth"
+	"github.com/tickwire/tickwire/shared/config"
+	"github.com/tickwire/tickwire/shared/event"
+	"github.com/tickwire/tickwire/shared/obs"
+	"github.com/tickwire/tickwire/shared/redistest"
+	"github.com/tickwire/tickwire/shared/streams"
+)
+
+const testSecret = "test-secret-for-publisher-tests"
+
+var prefixSeq atomic.Int64
+
+// env is one Redis with a unique key prefix, and a writer for it.
+type env struct {
+	t      *testing.T
+	redis  *redistest.Server
+	rdb    *redis.Client
+	common config.Common
+	layout streams.Layout
+	writer *streams.Writer
+}
+
+func newEnv(t *testing.T, shards int) *env {
+	t.Helper()
+	srv := redistest.Start(t)
+	prefix := fmt.Sprintf("t%d", prefixSeq.Add(1))
+	common := config.Common{RedisURL: srv.URL(), StreamPrefix: prefix, StreamShards: shards, LogLevel: "debug", LogFormat: "text"}
+	layout, err := common.Layout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := srv.Client()
+	w := streams.NewWriter(rdb, layout, streams.WriterConfig{FeedLen: 10000, HistoryLen: 1000})
+	return &env{t: t, redis: srv, rdb: rdb, common: common, layout: layout, writer: w}
+}
+
+// write appends events for channel ch with the given trade prices.
+func (e *env) write(ch string, prices ...float64) {
+	e.t.Helper()
+	c, err := event.ParseChannel(ch)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	evs := make([]event.Event, len(prices))
+	for i, p := range prices {
+		data, _ := json.Marshal(event.Trade{Price: p, Size: 1})
+		evs[i] = event.Event{Channel: c, TS: time.Now().UnixMilli(), Data: data}
+	}
+	if _, err := e.writer.Write(context.Background(), evs); err != nil {
+		e.t.Fatalf("write events: %v", err)
+	}
+}
+
+// replica is an in-process publisher.
+type replica struct {
+	srv    *Server
+	http   *httptest.Server
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func (e *env) config(id string) Config {
+	return Config{
+		Common:          e.common,
+		JWTSecret:       testSecret,
+		JWTLeeway:       5 * time.Second,
+		ReplicaID:       id,
+		AuthTimeout:     5 * time.Second,
+		Heartbeat:       20 * time.Second,
+		MaxChannels:     1000,
+		MaxConnsPerUser: 10,
+		MaxConns:        10000,
+		RateLimit:       50,
+		RateBurst:       100,
+		ReplicaTTL:      5 * time.Minute,
+		QueueEvents:     8192,
+		QueueBytes:      4 << 20,
+		DrainTimeout:    10 * time.Second,
+	}
+}
+
+// startReplica runs a replica until the test ends; mod may change its
+// configuration first.
+func (e *env) startReplica(id string, mod func(*Config)) *replica {
+	e.t.Helper()
+	cfg := e.config(id)
+	if mod != nil {
+		mod(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		e.t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv, err := New(cfg, log.With("replica", id), obs.NewRegistry(), cfg.NewRedis)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &replica{srv: srv, http: httptest.NewServer(srv.Handler()), cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- srv.Run(ctx) }()
+	e.t.Cleanup(r.stop)
+	waitReady(e.t, r)
+	return r
+}
+
+// stop drains the replica and waits for it, as SIGTERM would.
+func (r *replica) stop() {
+	r.cancel()
+	<-r.done
+	r.http.Close()
+	r.done <- nil // a second stop returns at once
+}
+
+func waitReady(t *testing.T, r *replica) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for r.srv.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("replica not ready: %v", r.srv.Ready())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func token(t *testing.T, sub string, ttl time.Duration, channels ...string) string {
+	t.Helper()
+	if channels == nil {
+		channels = nil
+	}
+	tok, err := auth.Mint(testSecret, sub, ttl, channels, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// frame is any server frame.
+type frame struct {
+	Type      string          `json:"type"`
+	ID        string          `json:"id"`
+	User      string          `json:"user"`
+	Replica   string          `json:"replica"`
+	Code      string          `json:"code"`
+	Message   string          `json:"message"`
+	Reason    string          `json:"reason"`
+	Channels  []string        `json:"channels"`
+	Recovered map[string]bool `json:"recovered"`
+	Events    []wireEvent     `json:"events"`
+}
+
+type wireEvent struct {
+	Ch   string          `json:"ch"`
+	ID   string          `json:"id"`
+	TS   int64           `json:"ts"`
+	Data json.RawMessage `json:"data"`
+}
+
+// client is a test WebSocket client.
+type client struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func wsURL(r *replica, query string) string {
+	u := "ws" + strings.TrimPrefix(r.http.URL, "http") + "/v1/stream"
+	if query != "" {
+		u += "?" + query
+	}
+	return u
+}
+
+// dial connects with a token in the query string ("" for none).
+func dial(t *testing.T, r *replica, tok string) *client {
+	t.Helper()
+	q := ""
+	if tok != "" {
+		q = "access_token=" + tok
+	}
+	ws, resp, err := websocket.DefaultDialer.Dial(wsURL(r, q), nil)
+	if err != nil {
+		body := ""
+		if resp != nil {
+			b, _ := io.ReadAll(resp.Body)
+			body = fmt.Sprintf(" (HTTP %d %s)", resp.StatusCode, b)
+		}
+		t.Fatalf("dial: %v%s", err, body)
+	}
+	c := &client{t: t, ws: ws}
+	t.Cleanup(func() { _ = ws.Close() })
+	return c
+}
+
+// dialAuthed connects with a token for sub and reads the welcome.
+func dialAuthed(t *testing.T, r *replica, sub string) *client {
+	t.Helper()
+	c := dial(t, r, token(t, sub, time.Hour))
+	if f := c.read(); f.Type != "welcome" {
+		t.Fatalf("first frame %+v, want welcome", f)
+	}
+	return c
+}
+
+func (c *client) send(v any) {
+	c.t.Helper()
+	if err := c.ws.WriteJSON(v); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+func (c *client) sendRaw(s string) {
+	c.t.Helper()
+	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+// read returns the next frame, failing the test after 10 s.
+func (c *client) read() frame {
+	c.t.Helper()
+	f, err := c.tryRead(10 * time.Second)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	return f
+}
+
+func (c *client) tryRead(wait time.Duration) (frame, error) {
+	_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+	_, data, err := c.ws.ReadMessage()
+	if err != nil {
+		return frame{}, err
+	}
+	var f frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		return frame{}, fmt.Errorf("frame %s: %w", data, err)
+	}
+	return f, nil
+}
+
+// readType reads until a frame of type typ, failing on an error frame.
+func (c *client) readType(typ string) frame {
+	c.t.Helper()
+	for {
+		f := c.read()
+		if f.Type == typ {
+			return f
+		}
+		if f.Type == "error" {
+			c.t.Fatalf("error frame while waiting for %s: %+v", typ, f)
+		}
+	}
+}
+
+// subscribe sends a subscribe and returns the subscribed reply.
+func (c *client) subscribe(req map[string]any) frame {
+	c.t.Helper()
+	req["op"] = "subscribe"
+	c.send(req)
+	f := c.read()
+	if f.Type != "subscribed" {
+		c.t.Fatalf("subscribe reply %+v, want subscribed", f)
+	}
+	return f
+}
+
+// closeCode reads until the connection closes and returns its close code.
+func (c *client) closeCode() int {
+	c.t.Helper()
+	for {
+		_, err := c.tryRead(15 * time.Second)
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if ok := asCloseError(err, &ce); ok {
+			return ce.Code
+		}
+		c.t.Fatalf("connection ended without a close frame: %v", err)
+	}
+}
+
+func asCloseError(err error, target **websocket.CloseError) bool {
+	ce, ok := err.(*websocket.CloseError)
+	if ok {
+		*target = ce
+	}
+	return ok
+}
+
+// tape collects events per channel, checking order as it goes.
+type tape struct {
+	t    *testing.T
+	last map[string]event.ID
+	ids  map[string][]string
+}
+
+func newTape(t *testing.T) *tape {
+	return &tape{t: t, last: map[string]event.ID{}, ids: map[string][]string{}}
+}
+
+func (tp *tape) add(evs []wireEvent) {
+	tp.t.Helper()
+	for _, e := range evs {
+		id, err := event.ParseID(e.ID)
+		if err != nil {
+			tp.t.Fatalf("event id %q: %v", e.ID, err)
+		}
+		if last, ok := tp.last[e.Ch]; ok && !last.Less(id) {
+			tp.t.Fatalf("channel %s: id %s after %s (not growing, or twice)", e.Ch, id, last)
+		}
+		tp.last[e.Ch] = id
+		tp.ids[e.Ch] = append(tp.ids[e.Ch], e.ID)
+	}
+}
+
+// collect reads events frames into the tape until ch has n events.
+func (c *client) collect(tp *tape, ch string, n int) {
+	c.t.Helper()
+	for len(tp.ids[ch]) < n {
+		f := c.read()
+		switch f.Type {
+		case "events", "snapshot":
+			tp.add(f.Events)
+		case "error":
+			c.t.Fatalf("error frame: %+v", f)
+		}
+	}
+}
+
+func httpStatus(t *testing.T, url string, hdr http.Header) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func websocketDial(url string, hdr http.Header) (*websocket.Conn, *http.Response, error) {
+	return websocket.DefaultDialer.Dial(url, hdr)
+}

@@ -1,0 +1,281 @@
+// Package wsconn serves one WebSocket connection of the client protocol:
+// authentication, subscriptions with snapshot and resume, the bounded
+// outbound queue and its writer, heartbeats and limits.
+//
+// Each connection runs two goroutines: Serve's caller reads client frames,
+// and a writer it starts drains the queue, one events frame per write. Serve
+// returns only after both have stopped.
+package wsconn
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/tickwire/tickwire/publisher/internal/hub"
+	"github.com/tickwire/tickwire/shared/auth"
+	"github.com/tickwire/tickwire/shared/event"
+)
+
+// Timing and size constants of a connection.
+const (
+	// MaxFrameSize is the largest client frame; a larger one closes 1009.
+	MaxFrameSize = 64 << 10
+	// writeWait bounds every write; a client that does not take a frame in
+	// that time is gone or hopeless.
+	writeWait = 10 * time.Second
+	// closeGrace is how long the writer waits for the client's close reply.
+	closeGrace = time.Second
+	// historyTimeout bounds the history reads of one subscribe.
+	historyTimeout = 5 * time.Second
+	// maxEventsFrame splits a long queue into frames of about this size.
+	maxEventsFrame = 256 << 10
+	// maxViolations malformed frames close the connection with 4000.
+	maxViolations = 10
+	// rateGrace is how long a client may stay over the frame rate.
+	rateGrace = 3 * time.Second
+)
+
+// Config is the per-connection part of the publisher's configuration.
+type Config struct {
+	Replica     string
+	AuthTimeout time.Duration
+	Heartbeat   time.Duration
+	MaxChannels int
+	RateLimit   float64 // client frames per second
+	RateBurst   int
+	QueueEvents int // hard limit of queued events per connection
+	QueueBytes  int // hard limit of queued event bytes per connection
+}
+
+// History reads what a subscribe needs from the channels' history.
+type History interface {
+	Latest(ctx context.Context, chs []event.Channel) ([]*hub.Message, error)
+	After(ctx context.Context, c event.Channel, since event.ID) ([]*hub.Message, bool, error)
+}
+
+// Users counts connections per user; Acquire fails when the user has too
+// many. Implementations are safe for concurrent use.
+type Users interface {
+	Acquire(sub string) bool
+	Release(sub string)
+}
+
+// Deps are what every connection of a replica shares.
+type Deps struct {
+	Config   Config
+	Hub      *hub.Hub
+	History  History
+	Verifier *auth.Verifier
+	Users    Users
+	Metrics  *Metrics
+	Log      *slog.Logger
+}
+
+// Conn is one client connection. Its queue is filled by the hub; everything
+// else is owned by the reader goroutine unless noted.
+type Conn struct {
+	d   *Deps
+	ws  *websocket.Conn
+	q   *queue
+	log *slog.Logger
+
+	ident    auth.Identity
+	authed   bool
+	userHeld bool                       // Users.Acquire succeeded
+	subs     map[event.Channel]struct{} // concrete and KIND:*
+	limiter  *rate.Limiter
+	overRate time.Time // when the client went over the rate; zero if not
+	lastRate time.Time // when rate_limited was last sent
+	bad      int       // malformed frames so far
+
+	expiryMu sync.Mutex
+	expiry   *time.Timer // fires token_expired; guarded by expiryMu
+
+	readerDone chan struct{}
+}
+
+// New wraps an upgraded WebSocket. ident is the identity verified at the
+// upgrade, or nil when the client must send an auth frame.
+func New(d *Deps, ws *websocket.Conn, ident *auth.Identity) *Conn {
+	c := &Conn{
+		d:          d,
+		ws:         ws,
+		q:          newQueue(d.Config.QueueEvents, d.Config.QueueBytes),
+		log:        d.Log,
+		subs:       make(map[event.Channel]struct{}),
+		limiter:    rate.NewLimiter(rate.Limit(d.Config.RateLimit), d.Config.RateBurst),
+		readerDone: make(chan struct{}),
+	}
+	if ident != nil {
+		c.ident = *ident
+	}
+	return c
+}
+
+// Deliver implements hub.Subscriber: it queues m without blocking.
+func (c *Conn) Deliver(m *hub.Message) { c.q.deliver(m) }
+
+// Serve runs the connection until the client leaves, the connection is
+// closed for a reason of the protocol, or shutdown is closed (then the
+// client gets close 1001). It blocks; the caller's goroutine becomes the
+// reader.
+func (c *Conn) Serve(shutdown <-chan struct{}, preAuthed bool) {
+	m := c.d.Metrics
+	m.Connections.Inc()
+	defer m.Connections.Dec()
+	c.ws.SetReadLimit(MaxFrameSize)
+
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop(shutdown)
+	}()
+
+	if preAuthed {
+		c.admit(c.ident, "")
+	}
+	c.readLoop()
+	close(c.readerDone)
+	c.q.close(closeGone, "")
+	<-writerDone
+
+	_ = c.ws.Close()
+	c.d.Hub.Remove(c)
+	c.stopExpiry()
+	if c.userHeld {
+		c.d.Users.Release(c.ident.Subject)
+	}
+}
+
+// readLoop reads and handles client frames until the connection ends.
+func (c *Conn) readLoop() {
+	hb := c.d.Config.Heartbeat
+	if !c.authed {
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.d.Config.AuthTimeout))
+	} else {
+		_ = c.ws.SetReadDeadline(time.Now().Add(2 * hb))
+	}
+	c.ws.SetPongHandler(func(string) error {
+		if c.authed {
+			return c.ws.SetReadDeadline(time.Now().Add(2 * hb))
+		}
+		return nil
+	})
+	for {
+		mt, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if c.q.closing() {
+			continue // drain until the client answers our close
+		}
+		if c.authed {
+			_ = c.ws.SetReadDeadline(time.Now().Add(2 * hb))
+		}
+		c.d.Metrics.FramesIn.Inc()
+		if !c.allow() {
+			continue
+		}
+		if mt != websocket.TextMessage {
+			c.violation("", "binary frames are not accepted: send JSON text frames")
+			continue
+		}
+		c.handle(data)
+	}
+}
+
+// readFailed decides what a read error means. A timeout before auth is
+// the auth timeout; after auth it means the client answered no ping.
+func (c *Conn) readFailed(err error) {
+	if c.q.closing() {
+		return
+	}
+	if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() && !c.authed {
+		c.q.frame(errFrame("", CodeUnauthorized, "no auth frame within "+c.d.Config.AuthTimeout.String()))
+		c.q.close(CloseUnauthorized, "authentication timeout")
+		return
+	}
+	if websocket.IsCloseError(err, int(CloseTooBig)) || err == websocket.ErrReadLimit {
+		c.q.close(CloseTooBig, "frame too big")
+		return
+	}
+	c.log.Debug("connection read ended", "err", err)
+}
+
+// allow applies the frame rate limit: frames over it are dropped, with at
+// most one rate_limited error a second; a client over it for longer than
+// rateGrace is closed with 4029.
+func (c *Conn) allow() bool {
+	now := time.Now()
+	if c.limiter.AllowN(now, 1) {
+		c.overRate = time.Time{}
+		return true
+	}
+	c.d.Metrics.RateLimited.Inc()
+	if c.overRate.IsZero() {
+		c.overRate = now
+	}
+	if now.Sub(c.overRate) > rateGrace {
+		c.q.frame(errFrame("", CodeRateLimited, "over the frame rate limit for too long"))
+		c.q.close(CloseRateLimited, "rate limited")
+		return false
+	}
+	if now.Sub(c.lastRate) >= time.Second {
+		c.lastRate = now
+		c.q.frame(errFrame("", CodeRateLimited, "frame dropped: over the frame rate limit"))
+	}
+	return false
+}
+
+// violation answers a malformed frame with bad_request; the tenth closes the
+// connection with 4000. Before auth it is refused like any non-auth frame.
+func (c *Conn) violation(id, msg string) {
+	if !c.authed {
+		c.refuse(id, "authenticate first: "+msg)
+		return
+	}
+	c.d.Metrics.Errors.WithLabelValues(CodeBadRequest).Inc()
+	c.q.frame(errFrame(id, CodeBadRequest, msg))
+	c.bad++
+	if c.bad >= maxViolations {
+		c.q.close(CloseProtocol, "too many malformed frames")
+	}
+}
+
+// refuse answers an unauthenticated client with unauthorized and 4001.
+func (c *Conn) refuse(id, msg string) {
+	c.d.Metrics.Errors.WithLabelValues(CodeUnauthorized).Inc()
+	c.q.frame(errFrame(id, CodeUnauthorized, msg))
+	c.q.close(CloseUnauthorized, "unauthorized")
+}
+
+func (c *Conn) stopExpiry() {
+	c.expiryMu.Lock()
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.expiryMu.Unlock()
+}
+
+// armExpiry (re)starts the token_expired timer for exp.
+func (c *Conn) armExpiry(exp time.Time) {
+	d := time.Until(exp)
+	c.expiryMu.Lock()
+	defer c.expiryMu.Unlock()
+	if c.expiry == nil {
+		c.expiry = time.AfterFunc(d, c.expired)
+		return
+	}
+	c.expiry.Reset(d)
+}
+
+func (c *Conn) expired() {
+	c.q.frame(errFrame("", CodeTokenExpired, "token expired: send a fresh auth frame before exp"))
+	c.q.close(CloseUnauthorized, "token expired")
+}

@@ -1,0 +1,114 @@
+package wsconn
+
+import (
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// writeLoop is the connection's only writer of data frames. It wakes when
+// the queue has something, writes all of it (consecutive events as one
+// events frame), pings every heartbeat, and ends after writing a close
+// frame or failing to write.
+func (c *Conn) writeLoop(shutdown <-chan struct{}) {
+	ping := time.NewTicker(c.d.Config.Heartbeat)
+	defer ping.Stop()
+	var buf []byte
+	for {
+		select {
+		case <-shutdown:
+			c.q.close(CloseGoingAway, "server going away: reconnect and resume")
+			shutdown = nil // closed channels stay ready; look once
+		case <-c.q.wake:
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				c.writeFailed(err)
+				return
+			}
+			continue
+		}
+		items, code, text := c.q.take()
+		var err error
+		buf, err = c.writeItems(items, buf)
+		c.q.recycle(items)
+		if err != nil {
+			c.writeFailed(err)
+			return
+		}
+		if code != 0 {
+			c.finish(code, text)
+			return
+		}
+	}
+}
+
+// writeItems writes control frames as they are and runs of events as
+// events frames of at most about maxEventsFrame bytes. buf is scratch
+// space, returned for reuse.
+func (c *Conn) writeItems(items []item, buf []byte) ([]byte, error) {
+	for i := 0; i < len(items); {
+		if items[i].msg == nil {
+			if err := c.write(items[i].frame); err != nil {
+				return buf, err
+			}
+			i++
+			continue
+		}
+		buf = append(buf[:0], eventsHead...)
+		n := 0
+		var newest int64
+		for ; i < len(items) && items[i].msg != nil && len(buf) < maxEventsFrame; i++ {
+			if n > 0 {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, items[i].msg.Wire...)
+			newest = max(newest, items[i].msg.Event.TS)
+			n++
+		}
+		buf = append(buf, framesTail...)
+		if err := c.write(buf); err != nil {
+			return buf, err
+		}
+		c.d.Metrics.Delivered.Add(float64(n))
+		c.d.Metrics.observeLag(newest)
+	}
+	if cap(buf) > 4*maxEventsFrame {
+		buf = nil // a rare huge batch should not stay with the connection
+	}
+	return buf, nil
+}
+
+func (c *Conn) write(b []byte) error {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	return c.ws.WriteMessage(websocket.TextMessage, b)
+}
+
+// finish sends the close frame for code (unless the client is gone), waits
+// a moment for the client's reply, and closes the socket.
+func (c *Conn) finish(code CloseCode, text string) {
+	if code == closeGone {
+		return
+	}
+	c.d.Metrics.Closes.WithLabelValues(code.String()).Inc()
+	if code == CloseSlowConsumer {
+		c.log.Info("closing slow consumer", "user", c.ident.Subject)
+	}
+	msg := websocket.FormatCloseMessage(int(code), text)
+	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait)); err != nil {
+		c.writeFailed(err)
+		return
+	}
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select {
+	case <-c.readerDone:
+	case <-t.C:
+	}
+	_ = c.ws.Close() // unblocks the reader if the client never answered
+}
+
+// writeFailed ends a connection whose client cannot be written to.
+func (c *Conn) writeFailed(err error) {
+	c.log.Debug("connection write failed", "err", err)
+	_ = c.ws.Close()
+}
