@@ -371,3 +371,11 @@ func httpStatus(t *testing.T, url string, hdr http.Header) (int, string) {
 func websocketDial(url string, hdr http.Header) (*websocket.Conn, *http.Response, error) {
 	return websocket.DefaultDialer.Dial(url, hdr)
 }
+
+func closeCodeOf(err error) (int, bool) {
+	var ce *websocket.CloseError
+	if asCloseError(err, &ce) {
+		return ce.Code, true
+	}
+	return 0, false
+}

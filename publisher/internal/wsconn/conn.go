@@ -114,6 +114,9 @@ func New(d *Deps, ws *websocket.Conn, ident *auth.Identity) *Conn {
 	if ident != nil {
 		c.ident = *ident
 	}
+	// Cut short a write blocked on a client that stopped reading. Setting
+	// a deadline is not I/O; the writer sees the abort between frames.
+	c.q.onAbort = func() { _ = ws.UnderlyingConn().SetWriteDeadline(time.Now()) }
 	return c
 }
 

@@ -1,10 +1,11 @@
 package wsconn
 
 import (
+	"sync"
+	"sync/atomic"
+
 	"github.com/tickwire/tickwire/publisher/internal/hub"
 	"github.com/tickwire/tickwire/shared/event"
-
-	"sync"
 )
 
 // item is one entry of the outbound queue: an event (msg), or an encoded
@@ -34,6 +35,11 @@ type queue struct {
 	maxBytes  int
 	highWater int
 	wake      chan struct{} // capacity 1: "there is something to write"
+	// aborted is set on overflow, for the writer to see between frames;
+	// onAbort (if set) is called once then, without the lock, to cut short
+	// a write in progress.
+	aborted atomic.Bool
+	onAbort func()
 
 	mu         sync.Mutex
 	items      []item
@@ -70,18 +76,22 @@ func (q *queue) deliver(m *hub.Message) {
 		q.mu.Unlock()
 		return
 	}
+	queued := false
 	if len(q.recovering) > 0 && q.isRecovering(m.Event.Channel) {
 		if len(q.held) >= q.maxItems {
 			q.overflow()
 		} else {
 			q.held = append(q.held, m)
 		}
-		q.mu.Unlock()
-		return
+	} else {
+		queued = q.pushLive(m)
 	}
-	queued := q.pushLive(m)
+	aborted := q.closeCode == CloseSlowConsumer
 	q.mu.Unlock()
-	if queued {
+	if aborted && q.onAbort != nil {
+		q.onAbort()
+	}
+	if queued || aborted {
 		q.signal()
 	}
 }
@@ -147,6 +157,7 @@ func (q *queue) overflow() {
 	q.bytes = 0
 	clear(q.conflate)
 	q.closeCode, q.closeText = CloseSlowConsumer, "slow consumer: resume with since"
+	q.aborted.Store(true)
 }
 
 func (q *queue) isRecovering(c event.Channel) bool {

@@ -1,6 +1,7 @@
 package wsconn
 
 import (
+	"errors"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -31,6 +32,10 @@ func (c *Conn) writeLoop(shutdown <-chan struct{}) {
 		var err error
 		buf, err = c.writeItems(items, buf)
 		c.q.recycle(items)
+		if c.q.aborted.Load() {
+			c.finish(CloseSlowConsumer, "slow consumer: resume with since")
+			return
+		}
 		if err != nil {
 			c.writeFailed(err)
 			return
@@ -47,6 +52,9 @@ func (c *Conn) writeLoop(shutdown <-chan struct{}) {
 // space, returned for reuse.
 func (c *Conn) writeItems(items []item, buf []byte) ([]byte, error) {
 	for i := 0; i < len(items); {
+		if c.q.aborted.Load() {
+			return buf, errAborted
+		}
 		if items[i].msg == nil {
 			if err := c.write(items[i].frame); err != nil {
 				return buf, err
@@ -83,6 +91,9 @@ func (c *Conn) write(b []byte) error {
 	return c.ws.WriteMessage(websocket.TextMessage, b)
 }
 
+// errAborted stops a write of a connection closed as a slow consumer.
+var errAborted = errors.New("slow consumer")
+
 // finish sends the close frame for code (unless the client is gone), waits
 // a moment for the client's reply, and closes the socket.
 func (c *Conn) finish(code CloseCode, text string) {
@@ -90,11 +101,15 @@ func (c *Conn) finish(code CloseCode, text string) {
 		return
 	}
 	c.d.Metrics.Closes.WithLabelValues(code.String()).Inc()
+	wait := writeWait
 	if code == CloseSlowConsumer {
+		// The close frame queues behind the data the client did not read;
+		// it gets a short try, then the connection is dropped.
+		wait = closeGrace
 		c.log.Info("closing slow consumer", "user", c.ident.Subject)
 	}
 	msg := websocket.FormatCloseMessage(int(code), text)
-	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait)); err != nil {
+	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wait)); err != nil {
 		c.writeFailed(err)
 		return
 	}

@@ -1,0 +1,40 @@
+# tickwire: make run (the demo) and make test (everything, with -race).
+SHELL   := /bin/bash
+GO      ?= go
+MODULES := ./shared/... ./collector/... ./publisher/...
+BENCHTIME ?= 2s
+
+.PHONY: all build run test bench lint fuzz soak clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/ ./collector ./publisher
+
+run: build
+	@scripts/run.sh
+
+test:
+	@scripts/ensure-redis.sh
+	$(GO) vet $(MODULES)
+	$(GO) test -race -count=1 -timeout 15m $(MODULES)
+
+bench:
+	@scripts/ensure-redis.sh
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(MODULES)
+
+lint:
+	@out=$$(gofmt -l shared collector publisher); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(MODULES)
+	@if command -v staticcheck >/dev/null; then staticcheck $(MODULES); else echo "staticcheck not installed (go install honnef.co/go/tools/cmd/staticcheck@latest)"; fi
+
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseChannel$$' -fuzztime $(FUZZTIME) ./shared/event/
+	$(GO) test -run '^$$' -fuzz '^FuzzFromEntry$$' -fuzztime $(FUZZTIME) ./shared/event/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseID$$' -fuzztime $(FUZZTIME) ./shared/event/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./shared/auth/
+
+clean:
+	rm -rf bin .run

@@ -1,0 +1,133 @@
+package wsconn
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/tickwire/tickwire/publisher/internal/hub"
+	"github.com/tickwire/tickwire/shared/event"
+)
+
+func msg(t *testing.T, ch string, ms uint64) *hub.Message {
+	t.Helper()
+	c, err := event.ParseChannel(ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hub.NewMessage(event.Event{Channel: c, ID: event.ID{Ms: ms}, TS: int64(ms), Data: json.RawMessage(`{"p":1}`)})
+}
+
+func ids(items []item) []string {
+	var out []string
+	for _, it := range items {
+		if it.msg == nil {
+			out = append(out, "frame:"+string(it.frame))
+			continue
+		}
+		out = append(out, it.msg.Event.Channel.String()+"@"+it.msg.Event.ID.String())
+	}
+	return out
+}
+
+func TestQueueDropsOldAndRepeated(t *testing.T) {
+	q := newQueue(100, 1<<20)
+	q.deliver(msg(t, "trade:A", 2))
+	q.deliver(msg(t, "trade:A", 2)) // twice
+	q.deliver(msg(t, "trade:A", 1)) // older
+	q.deliver(msg(t, "trade:B", 1)) // other channel: independent
+	items, code, _ := q.take()
+	if got := ids(items); len(got) != 2 || code != 0 {
+		t.Fatalf("got %v code %d, want two events", got, code)
+	}
+}
+
+func TestQueueConflatesQuotesAboveHighWater(t *testing.T) {
+	q := newQueue(8, 1<<20) // high water 4
+	for i := uint64(1); i <= 4; i++ {
+		q.deliver(msg(t, "trade:A", i))
+	}
+	for i := uint64(1); i <= 20; i++ {
+		q.deliver(msg(t, "quote:A", i))
+		q.deliver(msg(t, "bar:A", i))
+	}
+	items, code, _ := q.take()
+	if code != 0 {
+		t.Fatalf("closed with %d; quotes and bars should conflate", code)
+	}
+	got := ids(items)
+	want := []string{"trade:A@1-0", "trade:A@2-0", "trade:A@3-0", "trade:A@4-0", "quote:A@20-0", "bar:A@20-0"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+}
+
+func TestQueueOverflowOnTradesCloses4008(t *testing.T) {
+	q := newQueue(8, 1<<20)
+	aborted := 0
+	q.onAbort = func() { aborted++ }
+	for i := uint64(1); i <= 9; i++ {
+		q.deliver(msg(t, "trade:A", i))
+	}
+	items, code, _ := q.take()
+	if code != CloseSlowConsumer || len(items) != 0 || aborted != 1 || !q.aborted.Load() {
+		t.Fatalf("code %d items %d aborted %d: want 4008, emptied, aborted once", code, len(items), aborted)
+	}
+	q.deliver(msg(t, "trade:A", 10))
+	if items, _, _ := q.take(); len(items) != 0 {
+		t.Fatal("queued after close")
+	}
+}
+
+func TestQueueByteLimit(t *testing.T) {
+	m := msg(t, "trade:A", 1)
+	q := newQueue(100, 3*len(m.Wire))
+	for i := uint64(1); i <= 4; i++ {
+		q.deliver(msg(t, "trade:A", i))
+	}
+	if _, code, _ := q.take(); code != CloseSlowConsumer {
+		t.Fatalf("code %d, want 4008 on the byte limit", code)
+	}
+}
+
+func TestQueueHoldAndRelease(t *testing.T) {
+	q := newQueue(100, 1<<20)
+	a := event.Channel{Kind: event.KindTrade, Symbol: "A"}
+	wild := event.Channel{Kind: event.KindQuote, Symbol: event.Wildcard}
+	q.hold([]event.Channel{a, wild})
+	q.deliver(msg(t, "trade:A", 5)) // held
+	q.deliver(msg(t, "trade:A", 7)) // held
+	q.deliver(msg(t, "quote:X", 3)) // held by the wildcard
+	q.deliver(msg(t, "trade:B", 1)) // live
+	if got := ids(mustTake(q)); len(got) != 1 || got[0] != "trade:B@1-0" {
+		t.Fatalf("before release got %v, want only trade:B", got)
+	}
+	snap := []*hub.Message{msg(t, "quote:X", 2), msg(t, "quote:Y", 9)}
+	replay := []*hub.Message{msg(t, "trade:A", 4), msg(t, "trade:A", 5)}
+	since := map[event.Channel]event.ID{a: {Ms: 3}}
+	q.release([]event.Channel{a, wild}, [][]byte{[]byte("S")}, since, snap, replay)
+	got := ids(mustTake(q))
+	want := []string{
+		"frame:S",
+		`frame:{"type":"snapshot","events":[` + string(snap[0].Wire) + "," + string(snap[1].Wire) + "]}",
+		"trade:A@4-0", "trade:A@5-0", // replay
+		"trade:A@7-0", "quote:X@3-0", // held, newer than replay and snapshot; 5 dropped as repeated
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("item %d: got %v\nwant %v", i, got[i], want[i])
+		}
+	}
+}
+
+func mustTake(q *queue) []item {
+	items, _, _ := q.take()
+	return items
+}
