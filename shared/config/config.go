@@ -22,7 +22,7 @@ type Common struct {
 	RedisClusterAddrs []string `envconfig:"REDIS_CLUSTER_ADDRS"` // host:port list; set = Redis Cluster
 	StreamPrefix      string   `envconfig:"STREAM_PREFIX" default:"md"`
 	StreamShards      int      `envconfig:"STREAM_SHARDS" default:"1"`
-	LogLevel          string   `envconfig:"LOG_LEVEL" default:"info"`   // debug, info, warn, error
+	LogLevel          string   `envconfig:"LOG_LEVEL" default:"info"`  // debug, info, warn, error
 	LogFormat         string   `envconfig:"LOG_FORMAT" default:"text"` // text or json
 }
 
