@@ -40,7 +40,12 @@ type env struct {
 
 func newEnv(t *testing.T, shards int) *env {
 	t.Helper()
-	srv := redistest.Start(t)
+	return newEnvWith(t, shards, redistest.Options{})
+}
+
+func newEnvWith(t *testing.T, shards int, opts redistest.Options) *env {
+	t.Helper()
+	srv := redistest.Start(t, opts)
 	prefix := fmt.Sprintf("t%d", prefixSeq.Add(1))
 	common := config.Common{RedisURL: srv.URL(), StreamPrefix: prefix, StreamShards: shards, LogLevel: "debug", LogFormat: "text"}
 	layout, err := common.Layout()
@@ -378,4 +383,8 @@ func closeCodeOf(err error) (int, bool) {
 		return ce.Code, true
 	}
 	return 0, false
+}
+
+func redisZ(member string, at time.Time) redis.Z {
+	return redis.Z{Member: member, Score: float64(at.UnixMilli())}
 }
