@@ -1,7 +1,7 @@
 # tickwire: make run (the demo) and make test (everything, with -race).
 SHELL   := /bin/bash
 GO      ?= go
-MODULES := ./shared/... ./collector/... ./publisher/...
+MODULES := ./shared/... ./collector/... ./publisher/... ./e2e/...
 BENCHTIME ?= 2s
 
 .PHONY: all build run test bench lint fuzz soak clean

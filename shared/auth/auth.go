@@ -40,8 +40,9 @@ type Config struct {
 // Claims are the claims tickwire reads.
 type Claims struct {
 	jwt.RegisteredClaims
-	// Channels limits what the user may subscribe to; absent means all.
-	Channels []string `json:"channels,omitempty"`
+	// Channels limits what the user may subscribe to; absent (or null)
+	// means all, and an empty list means none.
+	Channels []string `json:"channels,omitzero"`
 }
 
 // Identity is a verified token.
@@ -149,7 +150,11 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 			return k, nil
 		}
 	}
-	return nil, fmt.Errorf("no key for algorithm %v", t.Header["alg"])
+	alg, _ := t.Header["alg"].(string)
+	if len(alg) > 16 {
+		alg = alg[:16] + "…"
+	}
+	return nil, fmt.Errorf("no key for algorithm %q", alg)
 }
 
 func loadPublicKey(path string) (any, string, error) {

@@ -5,6 +5,7 @@ package config
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -41,7 +42,7 @@ func (c Common) Validate() error {
 		return err
 	}
 	if _, err := redis.ParseURL(c.RedisURL); err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
+		return urlError(c.RedisURL, err)
 	}
 	switch c.LogFormat {
 	case "text", "json":
@@ -75,6 +76,16 @@ func RedactURL(raw string) string {
 	return u.Redacted()
 }
 
+// urlError reports a bad REDIS_URL without quoting it: url.Error carries
+// the whole URL, password included.
+func urlError(raw string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("REDIS_URL %s: %w", RedactURL(raw), err)
+}
+
 // ClientOptions tunes a Redis client for its use.
 type ClientOptions struct {
 	// PoolSize is the connection pool size; 0 keeps go-redis's default.
@@ -89,7 +100,7 @@ type ClientOptions struct {
 func (c Common) NewRedis(o ClientOptions) (redis.UniversalClient, error) {
 	opt, err := redis.ParseURL(c.RedisURL)
 	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %w", err)
+		return nil, urlError(c.RedisURL, err)
 	}
 	opt.ClientName = o.Name
 	opt.DialTimeout = 2 * time.Second

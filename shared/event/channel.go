@@ -42,7 +42,8 @@ func (k Kind) String() string {
 // ParseKind parses a kind name, case-insensitively.
 func ParseKind(s string) (Kind, bool) {
 	for k, name := range kindNames {
-		if strings.EqualFold(s, name) {
+		// Same length first: EqualFold alone folds Unicode ("ſ" is "s").
+		if len(s) == len(name) && strings.EqualFold(s, name) {
 			return Kind(k), true
 		}
 	}

@@ -65,7 +65,7 @@ func FromEntry(id string, values map[string]any) (Event, error) {
 	if !ok {
 		return Event{}, fmt.Errorf("entry %s: %w %q", id, ErrMissingField, FieldTS)
 	}
-	if e.TS, err = strconv.ParseInt(ts, 10, 64); err != nil || e.TS < 0 {
+	if e.TS, err = strconv.ParseInt(ts, 10, 64); err != nil || e.TS < 0 || ts[0] == '+' {
 		return Event{}, fmt.Errorf("entry %s: %w %q", id, ErrBadTimestamp, clip(ts))
 	}
 	data, ok := values[FieldData].(string)

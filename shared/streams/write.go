@@ -17,6 +17,10 @@ import (
 // and records the channels. One script per shard per batch: a crash can
 // never leave the feed without the history or the reverse.
 //
+// Redis does not roll a script back when a command fails, so everything
+// that can fail runs before the first XADD (SADD), and nothing after it can
+// fail the script (pcall): either the whole batch is written, or none of it.
+//
 // KEYS: feed, channel set, history keys of the batch.
 // ARGV: feed MAXLEN, history MAXLEN, history MINID ("0": none), then per
 // event: index into KEYS of its history, ch, ts, data.
@@ -29,17 +33,22 @@ local feed, chans = KEYS[1], KEYS[2]
 local feedLen, histLen, minID = ARGV[1], ARGV[2], ARGV[3]
 local touched, names, n, last = {}, {}, 0, ''
 for i = 4, #ARGV, 4 do
+  local k = tonumber(ARGV[i])
+  if not touched[k] then
+    touched[k] = true
+    names[#names+1] = ARGV[i+1]
+  end
+end
+redis.call('SADD', chans, unpack(names))
+for i = 4, #ARGV, 4 do
   local k, ch, ts, data = tonumber(ARGV[i]), ARGV[i+1], ARGV[i+2], ARGV[i+3]
   last = redis.call('XADD', feed, 'MAXLEN', '~', feedLen, '*', 'ch', ch, 'ts', ts, 'data', data)
   redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', histLen, last, 'ch', ch, 'ts', ts, 'data', data)
-  if not touched[k] then
-    touched[k] = true
-    names[#names+1] = ch
-    if minID ~= '0' then redis.call('XTRIM', KEYS[k], 'MINID', '~', minID) end
-  end
   n = n + 1
 end
-if #names > 0 then redis.call('SADD', chans, unpack(names)) end
+if minID ~= '0' then
+  for k in pairs(touched) do redis.pcall('XTRIM', KEYS[k], 'MINID', '~', minID) end
+end
 return {n, last}
 `
 

@@ -1,0 +1,288 @@
+// Command tickload is tickwire's load tool: it opens many WebSocket clients
+// against a publisher, subscribes them, and reports deliveries per second
+// and the latency from each event's time (ts) to its receipt. With -idle it
+// only holds the connections and reports the publisher's memory per
+// connection, read from its /metrics.
+//
+//	tickload -url ws://127.0.0.1:8080/v1/stream -secret $JWT_SECRET -clients 1000 -duration 30s
+//
+// Latency is measured against the client's clock, so run it on the machine
+// of the publisher, and read it with the collector's flush interval in mind
+// (ts is the event time, before batching).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tickwire/tickwire/shared/auth"
+)
+
+type options struct {
+	url      string
+	secret   string
+	token    string
+	clients  int
+	channels string
+	duration time.Duration
+	warmup   time.Duration
+	idle     bool
+	metrics  string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.url, "url", "ws://127.0.0.1:8080/v1/stream", "publisher WebSocket endpoint")
+	flag.StringVar(&o.secret, "secret", os.Getenv("JWT_SECRET"), "HS256 secret to mint tokens with (default $JWT_SECRET)")
+	flag.StringVar(&o.token, "token", "", "token to use for every client instead of minting")
+	flag.IntVar(&o.clients, "clients", 100, "number of WebSocket clients")
+	flag.StringVar(&o.channels, "channels", "trade:*,quote:*", "comma list of channels each client subscribes to")
+	flag.DurationVar(&o.duration, "duration", 20*time.Second, "how long to measure")
+	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "how long to run before measuring")
+	flag.BoolVar(&o.idle, "idle", false, "subscribe to nothing; report memory per connection from -metrics")
+	flag.StringVar(&o.metrics, "metrics", "", "publisher /metrics URL (default: derived from -url)")
+	flag.Parse()
+	if o.metrics == "" {
+		o.metrics = strings.Replace(strings.Replace(o.url, "ws", "http", 1), "/v1/stream", "/metrics", 1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "tickload:", err)
+		os.Exit(1)
+	}
+}
+
+// stats are shared by all clients; latencies are counted in 100 µs buckets.
+type stats struct {
+	events    atomic.Int64
+	frames    atomic.Int64
+	measuring atomic.Bool
+	mu        sync.Mutex
+	buckets   []int64 // index: latency in units of 100 µs; last bucket: beyond
+}
+
+const bucketUnit = 100 * time.Microsecond
+
+func (s *stats) record(lat []time.Duration) {
+	s.mu.Lock()
+	for _, l := range lat {
+		i := int(l / bucketUnit)
+		if i < 0 {
+			i = 0
+		}
+		if i >= len(s.buckets) {
+			i = len(s.buckets) - 1
+		}
+		s.buckets[i]++
+	}
+	s.mu.Unlock()
+}
+
+func (s *stats) percentile(p float64) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var total int64
+	for _, n := range s.buckets {
+		total += n
+	}
+	if total == 0 {
+		return 0
+	}
+	want := int64(float64(total) * p)
+	var seen int64
+	for i, n := range s.buckets {
+		seen += n
+		if seen > want {
+			return time.Duration(i+1) * bucketUnit
+		}
+	}
+	return time.Duration(len(s.buckets)) * bucketUnit
+}
+
+func run(ctx context.Context, o options) error {
+	memBefore := scrapeMem(o.metrics)
+	st := &stats{buckets: make([]int64, 100000)} // up to 10 s
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var connected, failed atomic.Int64
+	errs := make(chan error, o.clients)
+	for i := 0; i < o.clients; i++ {
+		tok := o.token
+		if tok == "" {
+			var err error
+			if tok, err = auth.Mint(o.secret, fmt.Sprintf("load-%d", i%1000000), 24*time.Hour, nil, time.Now()); err != nil {
+				return err
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := client(ctx, o, tok, st, &connected); err != nil && ctx.Err() == nil {
+				failed.Add(1)
+				select {
+				case errs <- err:
+				default:
+				}
+			}
+		}()
+		if i%50 == 49 {
+			time.Sleep(5 * time.Millisecond) // do not SYN-flood the accept queue
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for connected.Load()+failed.Load() < int64(o.clients) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	fmt.Printf("clients connected: %d of %d (failed %d)\n", connected.Load(), o.clients, failed.Load())
+	select {
+	case err := <-errs:
+		fmt.Println("first client error:", err)
+	default:
+	}
+	if o.idle {
+		time.Sleep(2 * time.Second)
+		memAfter := scrapeMem(o.metrics)
+		n := connected.Load()
+		if memBefore > 0 && memAfter > 0 && n > 0 {
+			fmt.Printf("publisher resident memory: %.1f MiB before, %.1f MiB with %d idle connections: %.1f KiB per connection\n",
+				memBefore/(1<<20), memAfter/(1<<20), n, (memAfter-memBefore)/float64(n)/1024)
+		}
+		cancel()
+		wg.Wait()
+		return nil
+	}
+	sleep(ctx, o.warmup)
+	st.measuring.Store(true)
+	startEv, startFr, start := st.events.Load(), st.frames.Load(), time.Now()
+	sleep(ctx, o.duration)
+	ev, fr, el := st.events.Load()-startEv, st.frames.Load()-startFr, time.Since(start)
+	st.measuring.Store(false)
+	cancel()
+	wg.Wait()
+	fmt.Printf("measured %v: %d events in %d frames to %d clients\n", el.Round(time.Millisecond), ev, fr, connected.Load())
+	fmt.Printf("deliveries/s: %.0f   events per frame: %.1f\n", float64(ev)/el.Seconds(), float64(ev)/max(1, float64(fr)))
+	fmt.Printf("latency ts->client: p50 %v  p90 %v  p99 %v  p99.9 %v\n",
+		st.percentile(.50), st.percentile(.90), st.percentile(.99), st.percentile(.999))
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+var tsKey = []byte(`"ts":`)
+
+// client runs one connection until ctx ends.
+func client(ctx context.Context, o options, tok string, st *stats, connected *atomic.Int64) error {
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 4096}
+	ws, _, err := d.DialContext(ctx, o.url+"?access_token="+tok, nil)
+	if err != nil {
+		return fmt.Errorf("dial: %w", err)
+	}
+	defer ws.Close()
+	stop := context.AfterFunc(ctx, func() { _ = ws.Close() })
+	defer stop()
+	if _, _, err := ws.ReadMessage(); err != nil { // welcome
+		return fmt.Errorf("welcome: %w", err)
+	}
+	if !o.idle {
+		chs, _ := json(strings.Split(o.channels, ","))
+		sub := `{"op":"subscribe","snapshot":false,"channels":` + chs + `}`
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(sub)); err != nil {
+			return fmt.Errorf("subscribe: %w", err)
+		}
+	}
+	connected.Add(1)
+	lat := make([]time.Duration, 0, 256)
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				return fmt.Errorf("closed by server: %d %s", ce.Code, ce.Text)
+			}
+			return err
+		}
+		if !bytes.HasPrefix(data, []byte(`{"type":"events"`)) {
+			continue
+		}
+		now := time.Now().UnixMicro()
+		lat = lat[:0]
+		rest := data
+		n := 0
+		for {
+			i := bytes.Index(rest, tsKey)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(tsKey):]
+			j := bytes.IndexAny(rest, ",}")
+			if j < 0 {
+				break
+			}
+			ts, err := strconv.ParseInt(string(rest[:j]), 10, 64)
+			if err == nil {
+				lat = append(lat, time.Duration(now-ts*1000)*time.Microsecond)
+			}
+			n++
+		}
+		if st.measuring.Load() {
+			st.events.Add(int64(n))
+			st.frames.Add(1)
+			st.record(lat)
+		}
+	}
+}
+
+func json(ss []string) (string, error) {
+	quoted := make([]string, 0, len(ss))
+	for _, s := range ss {
+		if s = strings.TrimSpace(s); s != "" {
+			quoted = append(quoted, strconv.Quote(s))
+		}
+	}
+	if len(quoted) == 0 {
+		return "", errors.New("no channels")
+	}
+	return "[" + strings.Join(quoted, ",") + "]", nil
+}
+
+// scrapeMem reads process_resident_memory_bytes from a /metrics page.
+func scrapeMem(url string) float64 {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
+			v, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v
+		}
+	}
+	return 0
+}
