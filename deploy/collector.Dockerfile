@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+#
+# Image of the collector. Build from the repository root (the module
+# needs ../shared):
+#
+#   docker build -f deploy/collector.Dockerfile -t tickwire/collector .
+#
+# The build ignores go.work (GOWORK=off): the module's replace directive finds
+# ../shared. The final image holds one static binary and runs as nonroot.
+
+FROM --platform=$BUILDPLATFORM golang:1.26 AS build
+ARG TARGETOS TARGETARCH
+ENV GOWORK=off CGO_ENABLED=0 GOFLAGS=-trimpath
+WORKDIR /src
+
+# Dependencies first: a source change does not download them again.
+COPY shared/go.mod shared/go.sum shared/
+COPY collector/go.mod collector/go.sum collector/
+RUN cd collector && go mod download
+
+COPY shared/ shared/
+COPY collector/ collector/
+RUN --mount=type=cache,target=/root/.cache/go-build \
+    cd collector && GOOS=$TARGETOS GOARCH=$TARGETARCH go build -ldflags="-s -w" -o /out/collector .
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/collector /usr/local/bin/collector
+USER nonroot:nonroot
+EXPOSE 9101
+ENTRYPOINT ["/usr/local/bin/collector"]

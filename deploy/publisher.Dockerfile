@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+#
+# Image of a publisher replica. Build from the repository root (the module
+# needs ../shared):
+#
+#   docker build -f deploy/publisher.Dockerfile -t tickwire/publisher .
+#
+# The build ignores go.work (GOWORK=off): the module's replace directive finds
+# ../shared. The final image holds one static binary and runs as nonroot.
+
+FROM --platform=$BUILDPLATFORM golang:1.26 AS build
+ARG TARGETOS TARGETARCH
+ENV GOWORK=off CGO_ENABLED=0 GOFLAGS=-trimpath
+WORKDIR /src
+
+# Dependencies first: a source change does not download them again.
+COPY shared/go.mod shared/go.sum shared/
+COPY publisher/go.mod publisher/go.sum publisher/
+RUN cd publisher && go mod download
+
+COPY shared/ shared/
+COPY publisher/ publisher/
+RUN --mount=type=cache,target=/root/.cache/go-build \
+    cd publisher && GOOS=$TARGETOS GOARCH=$TARGETARCH go build -ldflags="-s -w" -o /out/publisher .
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/publisher /usr/local/bin/publisher
+USER nonroot:nonroot
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/publisher"]
+CMD ["serve"]
