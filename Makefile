@@ -19,6 +19,8 @@ test:
 	@scripts/ensure-redis.sh
 	$(GO) vet $(MODULES)
 	$(GO) test -race -count=1 -timeout 15m $(MODULES)
+	@if command -v node >/dev/null; then node --test publisher/internal/web/static/test/; \
+	  else echo "node not installed: skipping the JavaScript client's tests"; fi
 
 bench:
 	@scripts/ensure-redis.sh

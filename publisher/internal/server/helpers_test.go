@@ -30,7 +30,7 @@ var prefixSeq atomic.Int64
 
 // env is one Redis with a unique key prefix, and a writer for it.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	redis  *redistest.Server
 	rdb    *redis.Client
 	common config.Common
@@ -43,7 +43,21 @@ func newEnv(t *testing.T, shards int) *env {
 	return newEnvWith(t, shards, redistest.Options{})
 }
 
-func newEnvWith(t *testing.T, shards int, opts redistest.Options) *env {
+func newEnvB(b *testing.B) *env { return newEnvWith(b, 1, redistest.Options{}) }
+
+func (e *env) startReplicaB(b *testing.B) *replica {
+	return e.startReplica("bench", func(c *Config) { c.LogLevel = "warn" })
+}
+
+func tokenB(b *testing.B, sub string) string {
+	tok, err := auth.Mint(testSecret, sub, time.Hour, nil, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tok
+}
+
+func newEnvWith(t testing.TB, shards int, opts redistest.Options) *env {
 	t.Helper()
 	srv := redistest.Start(t, opts)
 	prefix := fmt.Sprintf("t%d", prefixSeq.Add(1))
@@ -134,7 +148,7 @@ func (r *replica) stop() {
 	r.done <- nil // a second stop returns at once
 }
 
-func waitReady(t *testing.T, r *replica) {
+func waitReady(t testing.TB, r *replica) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for r.srv.Ready() != nil {
@@ -145,7 +159,7 @@ func waitReady(t *testing.T, r *replica) {
 	}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
