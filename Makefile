@@ -18,9 +18,9 @@ run: build
 test:
 	@scripts/ensure-redis.sh
 	$(GO) vet $(MODULES)
-	$(GO) test -race -count=1 -timeout 15m $(MODULES)
 	@if command -v node >/dev/null; then node --test publisher/internal/web/static/test/; \
 	  else echo "node not installed: skipping the JavaScript client's tests"; fi
+	$(GO) test -race -count=1 -timeout 15m $(MODULES)
 
 bench:
 	@scripts/ensure-redis.sh
