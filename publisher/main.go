@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tickwire/tickwire/publisher/internal/server"
 	"github.com/tickwire/tickwire/shared/auth"
 	"github.com/tickwire/tickwire/shared/config"
@@ -63,6 +65,7 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	log = log.With("replica", cfg.ReplicaID)
+	redis.SetLogger(obs.RedisLogger{Log: log.With("component", "go-redis")}) // process-wide, like the log
 	log.Info("starting publisher", "config", fmt.Sprintf("%+v", cfg.Redacted()))
 
 	reg := obs.NewRegistry()

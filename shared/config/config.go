@@ -92,6 +92,11 @@ type ClientOptions struct {
 	PoolSize int
 	// Name is sent with CLIENT SETNAME so operators see who is connected.
 	Name string
+	// MaxRetries is how often go-redis resends a failed command; 0 keeps its
+	// default (3), -1 disables retries. Writers whose commands must run at
+	// most once (the collector's batch script) disable them and retry
+	// themselves, knowing what was written.
+	MaxRetries int
 }
 
 // NewRedis builds a Redis client from the settings: a cluster client when
@@ -108,6 +113,9 @@ func (c Common) NewRedis(o ClientOptions) (redis.UniversalClient, error) {
 	opt.WriteTimeout = 3 * time.Second
 	if o.PoolSize > 0 {
 		opt.PoolSize = o.PoolSize
+	}
+	if o.MaxRetries != 0 {
+		opt.MaxRetries = o.MaxRetries
 	}
 	if len(c.RedisClusterAddrs) == 0 {
 		return redis.NewClient(opt), nil
@@ -133,5 +141,6 @@ func (c Common) NewRedis(o ClientOptions) (redis.UniversalClient, error) {
 		ReadTimeout:  opt.ReadTimeout,
 		WriteTimeout: opt.WriteTimeout,
 		PoolSize:     opt.PoolSize,
+		MaxRetries:   opt.MaxRetries,
 	}), nil
 }
