@@ -278,7 +278,7 @@ func TestSplit(t *testing.T) {
 				events[i] = trade(t, symbols[(i/7)%len(symbols)], i)
 			}
 			perShard := make(map[int][]event.Event)
-			for _, c := range w.split(events) {
+			for _, c := range slices.Concat(w.split(events)...) {
 				if len(c.events) == 0 || len(c.events) > MaxScriptEvents {
 					t.Errorf("chunk of %d events", len(c.events))
 				}
@@ -469,7 +469,6 @@ func TestWriteHistoryAheadOfFeed(t *testing.T) {
 func TestWriteConcurrent(t *testing.T) {
 	f := newFixture(t)
 	l := mustLayout(t, 2)
-	w := NewWriter(f.c, l, bigStreams)
 	symbols := symbolsCoveringShards(t, l, 1)
 	const writers, batches, size = 4, 10, 20
 	work := make([][][]event.Event, writers)
@@ -483,7 +482,10 @@ func TestWriteConcurrent(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, writers*batches)
+	// Writers of their own: one Writer is used by one goroutine at a time
+	// (TestWriteRefusesConcurrentUse), but several processes may write.
 	for g := range writers {
+		w := NewWriter(f.c, l, bigStreams)
 		wg.Go(func() {
 			for _, events := range work[g] {
 				if _, err := w.Write(t.Context(), events); err != nil {
@@ -529,5 +531,39 @@ func TestIsNoScript(t *testing.T) {
 	}
 	if !isNoScript(redis.ErrNoScript) {
 		t.Error("isNoScript(redis.ErrNoScript) = false")
+	}
+}
+
+func TestWriteRefusesConcurrentUse(t *testing.T) {
+	w := NewWriter(nil, mustLayout(t, 1), bigStreams)
+	w.busy.Store(true) // as if another goroutine were inside Write
+	events := []event.Event{trade(t, "AAPL", 1)}
+	unwritten, err := w.Write(t.Context(), events)
+	if !errors.Is(err, ErrConcurrentWrite) || len(unwritten) != 1 {
+		t.Fatalf("got %v, %d unwritten; want ErrConcurrentWrite and the event back", err, len(unwritten))
+	}
+}
+
+// A retry of a chunk that Redis had in fact written (the reply was lost)
+// writes nothing twice.
+func TestWriteRetryIsIdempotent(t *testing.T) {
+	f := newFixture(t)
+	l := mustLayout(t, 1)
+	w := NewWriter(f.c, l, bigStreams)
+	events := []event.Event{trade(t, "AAPL", 1), trade(t, "AAPL", 2)}
+	if _, err := w.Write(t.Context(), events); err != nil {
+		t.Fatal(err)
+	}
+	// The same events again, as the batcher would resend them after an
+	// ambiguous failure, followed by a new one.
+	again := append(slices.Clone(events), trade(t, "AAPL", 3))
+	if _, err := w.Write(t.Context(), again); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.c.XLen(t.Context(), l.Feed(0)).Val(); n != 3 {
+		t.Fatalf("feed holds %d entries, want 3 (no duplicates)", n)
+	}
+	if n := f.c.XLen(t.Context(), l.History(events[0].Channel)).Val(); n != 3 {
+		t.Fatalf("history holds %d entries, want 3", n)
 	}
 }
