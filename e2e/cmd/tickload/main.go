@@ -75,6 +75,7 @@ type stats struct {
 	measuring atomic.Bool
 	mu        sync.Mutex
 	buckets   []int64 // index: latency in units of 100 µs; last bucket: beyond
+	worst     time.Duration
 }
 
 const bucketUnit = 100 * time.Microsecond
@@ -82,6 +83,7 @@ const bucketUnit = 100 * time.Microsecond
 func (s *stats) record(lat []time.Duration) {
 	s.mu.Lock()
 	for _, l := range lat {
+		s.worst = max(s.worst, l)
 		i := int(l / bucketUnit)
 		if i < 0 {
 			i = 0
@@ -178,8 +180,11 @@ func run(ctx context.Context, o options) error {
 	wg.Wait()
 	fmt.Printf("measured %v: %d events in %d frames to %d clients\n", el.Round(time.Millisecond), ev, fr, connected.Load())
 	fmt.Printf("deliveries/s: %.0f   events per frame: %.1f\n", float64(ev)/el.Seconds(), float64(ev)/max(1, float64(fr)))
-	fmt.Printf("latency ts->client: p50 %v  p90 %v  p99 %v  p99.9 %v\n",
-		st.percentile(.50), st.percentile(.90), st.percentile(.99), st.percentile(.999))
+	st.mu.Lock()
+	worst := st.worst
+	st.mu.Unlock()
+	fmt.Printf("latency ts->client: p50 %v  p90 %v  p99 %v  p99.9 %v  max %v\n",
+		st.percentile(.50), st.percentile(.90), st.percentile(.99), st.percentile(.999), worst.Round(100*time.Microsecond))
 	return nil
 }
 

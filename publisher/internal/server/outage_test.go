@@ -34,8 +34,10 @@ func TestRedisRestart(t *testing.T) {
 				return nil
 			})
 			e.redis.Restart()
+			back := time.Now()
 			e.write("trade:AAPL", 3)
 			c.collect(tp, "trade:AAPL", 3)
+			t.Logf("Redis back -> first event delivered: %v", time.Since(back))
 			poll.Until(t, 10*time.Second, r.srv.Ready)
 
 			// A client resuming from before the restart: with AOF nothing
