@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -86,6 +87,17 @@ func serve(ctx context.Context) error {
 	go func() { httpErr <- httpSrv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String())
 
+	if cfg.DebugAddr != "" {
+		dbg := &http.Server{Addr: cfg.DebugAddr, Handler: debugMux(), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Warn("debug server", "addr", cfg.DebugAddr, "err", err)
+			}
+		}()
+		defer dbg.Close()
+		log.Info("pprof listening", "addr", cfg.DebugAddr)
+	}
+
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	runErr := make(chan error, 1)
@@ -108,6 +120,17 @@ func serve(ctx context.Context) error {
 	}
 	log.Info("stopped")
 	return err
+}
+
+// debugMux serves the runtime profiles.
+func debugMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // token prints a development token signed with JWT_SECRET.

@@ -159,7 +159,7 @@ func run(ctx context.Context, o options) error {
 	default:
 	}
 	if o.idle {
-		time.Sleep(2 * time.Second)
+		sleep(ctx, o.duration) // hold the connections; profile meanwhile
 		memAfter := scrapeMem(o.metrics)
 		n := connected.Load()
 		if memBefore > 0 && memAfter > 0 && n > 0 {

@@ -40,6 +40,9 @@ type Config struct {
 	QueueEvents     int           `envconfig:"PUBLISHER_QUEUE_EVENTS" default:"8192"`   // per connection
 	QueueBytes      int           `envconfig:"PUBLISHER_QUEUE_BYTES" default:"4194304"` // per connection
 	DrainTimeout    time.Duration `envconfig:"PUBLISHER_DRAIN_TIMEOUT" default:"10s"`
+	// DebugAddr serves net/http/pprof when set (e.g. 127.0.0.1:6060); keep
+	// it off public interfaces.
+	DebugAddr string `envconfig:"PUBLISHER_DEBUG_ADDR"`
 }
 
 // LoadConfig reads the environment and validates it.

@@ -41,7 +41,9 @@ type Server struct {
 	upgrader websocket.Upgrader
 	users    *users
 
-	shutdown chan struct{} // closed when draining starts: connections send 1001
+	// shutdown ends when draining starts: connections send 1001.
+	shutdown    context.Context
+	shutdownNow context.CancelFunc
 
 	mu       sync.Mutex // guards draining and the Add side of active
 	draining bool
@@ -69,15 +71,15 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 	}
 	fm := feed.NewMetrics(reg)
 	s := &Server{
-		cfg:      cfg,
-		log:      log,
-		reg:      reg,
-		client:   client,
-		hub:      hub.New(),
-		live:     feed.NewLiveness(client, layout, cfg.ReplicaID, cfg.ReplicaTTL, log, fm),
-		users:    newUsers(cfg.MaxConnsPerUser),
-		shutdown: make(chan struct{}),
+		cfg:    cfg,
+		log:    log,
+		reg:    reg,
+		client: client,
+		hub:    hub.New(),
+		live:   feed.NewLiveness(client, layout, cfg.ReplicaID, cfg.ReplicaTTL, log, fm),
+		users:  newUsers(cfg.MaxConnsPerUser),
 	}
+	s.shutdown, s.shutdownNow = context.WithCancel(context.Background())
 	for shard := 0; shard < layout.Shards; shard++ {
 		rc, err := newClient(config.ClientOptions{Name: fmt.Sprintf("tickwire-reader-%s-%d", cfg.ReplicaID, shard), PoolSize: 2})
 		if err != nil {
@@ -106,7 +108,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 5 * time.Second,
-		ReadBufferSize:   1024,
+		ReadBufferSize:   512, // client frames are small; larger ones take more reads
 		WriteBufferSize:  16 << 10,
 		// Idle connections hold no write buffer: it is taken from the pool
 		// only while a frame is being written.
@@ -188,7 +190,7 @@ func (s *Server) drain() {
 	s.draining = true
 	n := s.nconns
 	s.mu.Unlock()
-	close(s.shutdown)
+	s.shutdownNow()
 	s.log.Info("draining", "connections", n, "timeout", s.cfg.DrainTimeout)
 	done := make(chan struct{})
 	go func() {
@@ -229,17 +231,18 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	s.nconns++
 	s.active.Add(1)
 	s.mu.Unlock()
-	defer func() {
+	release := func() {
 		s.mu.Lock()
 		s.nconns--
 		s.mu.Unlock()
 		s.active.Done()
-	}()
+	}
 
 	var ident *auth.Identity
 	if token := requestToken(r); token != "" {
 		id, err := s.deps.Verifier.Verify(token)
 		if err != nil {
+			release()
 			s.deps.Metrics.Errors.WithLabelValues(wsconn.CodeUnauthorized).Inc()
 			obs.WriteJSON(w, http.StatusUnauthorized, httpError{wsconn.CodeUnauthorized, err.Error()})
 			return
@@ -248,9 +251,18 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		release()
 		return // the upgrader has answered (400 or 403)
 	}
-	wsconn.New(s.deps, ws, ident).Serve(s.shutdown, ident != nil)
+	// Serve the connection on a goroutine of its own, owned by the Server
+	// (drain waits for it), and let this handler return: net/http then
+	// frees the request and its buffers, which an idle connection would
+	// otherwise hold for its whole life.
+	c := wsconn.New(s.deps, ws, ident)
+	go func() {
+		defer release()
+		c.Serve(s.shutdown, ident != nil)
+	}()
 }
 
 type httpError struct {

@@ -11,6 +11,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -95,6 +96,14 @@ type Conn struct {
 
 	expiryMu sync.Mutex
 	expiry   *time.Timer // fires token_expired; guarded by expiryMu
+	pinger   *time.Timer // sends a ping every heartbeat
+
+	// The writer runs only while there is something to write (and lingers a
+	// little after): an idle connection costs one goroutine, not two.
+	writing  atomic.Bool // a writer goroutine runs
+	wmu      sync.Mutex  // guards finished and the Add side of writers
+	finished bool        // Serve is ending: no writer may start
+	writers  sync.WaitGroup
 
 	readerDone chan struct{}
 }
@@ -117,6 +126,7 @@ func New(d *Deps, ws *websocket.Conn, ident *auth.Identity) *Conn {
 	// Cut short a write blocked on a client that stopped reading. Setting
 	// a deadline is not I/O; the writer sees the abort between frames.
 	c.q.onAbort = func() { _ = ws.UnderlyingConn().SetWriteDeadline(time.Now()) }
+	c.q.notify = c.startWriter
 	return c
 }
 
@@ -124,20 +134,19 @@ func New(d *Deps, ws *websocket.Conn, ident *auth.Identity) *Conn {
 func (c *Conn) Deliver(m *hub.Message) { c.q.deliver(m) }
 
 // Serve runs the connection until the client leaves, the connection is
-// closed for a reason of the protocol, or shutdown is closed (then the
-// client gets close 1001). It blocks; the caller's goroutine becomes the
-// reader.
-func (c *Conn) Serve(shutdown <-chan struct{}, preAuthed bool) {
+// closed for a reason of the protocol, or ctx ends (then the client gets
+// close 1001). It blocks; the caller's goroutine becomes the reader, and
+// Serve returns only after the writer has stopped too.
+func (c *Conn) Serve(ctx context.Context, preAuthed bool) {
 	m := c.d.Metrics
 	m.Connections.Inc()
 	defer m.Connections.Dec()
 	c.ws.SetReadLimit(MaxFrameSize)
-
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop(shutdown)
-	}()
+	stop := context.AfterFunc(ctx, func() {
+		c.q.close(CloseGoingAway, "server going away: reconnect and resume")
+	})
+	defer stop()
+	c.pinger = time.AfterFunc(c.d.Config.Heartbeat, c.ping)
 
 	if preAuthed {
 		c.admit(c.ident, "")
@@ -145,7 +154,12 @@ func (c *Conn) Serve(shutdown <-chan struct{}, preAuthed bool) {
 	c.readLoop()
 	close(c.readerDone)
 	c.q.close(closeGone, "")
-	<-writerDone
+
+	c.wmu.Lock()
+	c.finished = true
+	c.wmu.Unlock()
+	c.writers.Wait()
+	c.pinger.Stop()
 
 	_ = c.ws.Close()
 	c.d.Hub.Remove(c)
@@ -153,6 +167,39 @@ func (c *Conn) Serve(shutdown <-chan struct{}, preAuthed bool) {
 	if c.userHeld {
 		c.d.Users.Release(c.ident.Subject)
 	}
+}
+
+// startWriter starts the writer goroutine unless one runs. Called after
+// anything is queued, from any goroutine; it does not block.
+func (c *Conn) startWriter() {
+	if c.writing.Load() || !c.writing.CompareAndSwap(false, true) {
+		return
+	}
+	c.wmu.Lock()
+	if c.finished {
+		c.wmu.Unlock()
+		c.writing.Store(false)
+		return
+	}
+	c.writers.Add(1)
+	c.wmu.Unlock()
+	go func() {
+		defer c.writers.Done()
+		c.writeLoop()
+	}()
+}
+
+// ping sends a WebSocket ping (WriteControl may run beside the writer) and
+// re-arms itself; a connection that cannot take a ping is closed.
+func (c *Conn) ping() {
+	if c.q.closing() {
+		return
+	}
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+		c.writeFailed(err)
+		return
+	}
+	c.pinger.Reset(c.d.Config.Heartbeat)
 }
 
 // readLoop reads and handles client frames until the connection ends.

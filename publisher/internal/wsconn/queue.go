@@ -34,7 +34,10 @@ type queue struct {
 	maxItems  int
 	maxBytes  int
 	highWater int
-	wake      chan struct{} // capacity 1: "there is something to write"
+	wake      chan struct{} // capacity 1: wakes a lingering writer
+	// notify (if set) is called after anything is queued, without the lock:
+	// it makes sure a writer runs.
+	notify func()
 	// aborted is set on overflow, for the writer to see between frames;
 	// onAbort (if set) is called once then, without the lock, to cut short
 	// a write in progress.
@@ -67,6 +70,16 @@ func (q *queue) signal() {
 	case q.wake <- struct{}{}:
 	default:
 	}
+	if q.notify != nil {
+		q.notify()
+	}
+}
+
+// pending reports whether the writer has something to do.
+func (q *queue) pending() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) > 0 || q.closeCode != 0
 }
 
 // deliver queues a live event. Called by the hub; never blocks.

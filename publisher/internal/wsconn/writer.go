@@ -7,28 +7,44 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// writeLoop is the connection's only writer of data frames. It wakes when
-// the queue has something, writes all of it (consecutive events as one
-// events frame), pings every heartbeat, and ends after writing a close
-// frame or failing to write.
-func (c *Conn) writeLoop(shutdown <-chan struct{}) {
-	ping := time.NewTicker(c.d.Config.Heartbeat)
-	defer ping.Stop()
+// idleLinger is how long a writer with nothing to write waits for more
+// before its goroutine ends; under load it never ends.
+const idleLinger = 2 * time.Second
+
+// writeLoop is the connection's only writer of data frames, started by
+// startWriter. It writes all that is queued (consecutive events as one
+// events frame), and ends after writing a close frame, failing to write, or
+// finding nothing to write for idleLinger.
+func (c *Conn) writeLoop() {
 	var buf []byte
-	for {
-		select {
-		case <-shutdown:
-			c.q.close(CloseGoingAway, "server going away: reconnect and resume")
-			shutdown = nil // closed channels stay ready; look once
-		case <-c.q.wake:
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-				c.writeFailed(err)
-				return
-			}
-			continue
+	var linger *time.Timer
+	defer func() {
+		if linger != nil {
+			linger.Stop()
 		}
+	}()
+	for {
 		items, code, text := c.q.take()
+		if len(items) == 0 && code == 0 {
+			if linger == nil {
+				linger = time.NewTimer(idleLinger)
+			} else {
+				linger.Reset(idleLinger)
+			}
+			select {
+			case <-c.q.wake:
+				continue
+			case <-linger.C:
+			}
+			// Give up the role, then look once more: whoever queued
+			// after our last look either saw writing false and started a
+			// writer, or left the item for this re-check.
+			c.writing.Store(false)
+			if c.q.pending() && c.writing.CompareAndSwap(false, true) {
+				continue
+			}
+			return
+		}
 		var err error
 		buf, err = c.writeItems(items, buf)
 		c.q.recycle(items)
