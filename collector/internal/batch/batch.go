@@ -78,6 +78,7 @@ type Batcher struct {
 	mu       sync.Mutex
 	buf      []event.Event // oldest first
 	spare    []event.Event // an empty array to swap in at the next take
+	inFlight int           // events of the batch being written
 	unlogged int           // drops not yet logged
 	ready    error
 
@@ -137,6 +138,16 @@ func (b *Batcher) Len() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.buf)
+}
+
+// Pending returns the events waiting plus those of the batch being
+// written: what the buffer must hold should that write fail and its events
+// be put back. A source that waits while Pending is at most half the buffer
+// (and adds a few events between looks) therefore never causes a drop.
+func (b *Batcher) Pending() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.buf) + b.inFlight
 }
 
 // Ready returns nil while the last write or probe reached Redis, and why not

@@ -67,6 +67,7 @@ func (b *Batcher) take() []event.Event {
 	}
 	out := b.buf
 	b.buf, b.spare = b.spare, nil
+	b.inFlight = len(out)
 	b.m.Buffered.Set(0)
 	return out
 }
@@ -86,6 +87,7 @@ func (b *Batcher) putBack(unwritten []event.Event) {
 	}
 	clear(b.buf)
 	b.buf, b.spare = merged, b.buf[:0]
+	b.inFlight = 0
 	b.m.Buffered.Set(float64(len(b.buf)))
 }
 
@@ -95,6 +97,7 @@ func (b *Batcher) recycle(batch []event.Event) {
 	clear(batch)
 	b.mu.Lock()
 	b.spare = batch[:0]
+	b.inFlight = 0
 	b.mu.Unlock()
 }
 

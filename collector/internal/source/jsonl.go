@@ -99,7 +99,7 @@ func (j *JSONL) handle(ctx context.Context, l line, emit func(event.Event)) bool
 		j.refuse(l.n, err)
 		return true
 	}
-	if j.cfg.Busy != nil && !j.waitIdle(ctx) {
+	if !waitIdle(ctx, j.cfg.Busy) {
 		return false
 	}
 	emit(e)
@@ -119,14 +119,15 @@ func (j *JSONL) refuse(n int, err error) {
 	}
 }
 
-// waitIdle waits until the consumer is not busy; false means ctx ended.
-func (j *JSONL) waitIdle(ctx context.Context) bool {
-	if !j.cfg.Busy() {
+// waitIdle waits until busy (if set) reports false; false means ctx ended
+// first.
+func waitIdle(ctx context.Context, busy func() bool) bool {
+	if busy == nil || !busy() {
 		return true
 	}
 	t := time.NewTicker(busyWait)
 	defer t.Stop()
-	for j.cfg.Busy() {
+	for busy() {
 		select {
 		case <-ctx.Done():
 			return false
