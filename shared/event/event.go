@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 )
 
 // MaxDataSize bounds the data object of one event. Anything larger in a
@@ -90,7 +91,7 @@ func CheckData(data []byte) error {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrBadData, len(data), MaxDataSize)
 	}
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(data) {
+	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(data) || !utf8.Valid(data) {
 		return fmt.Errorf("%w: not a JSON object", ErrBadData)
 	}
 	return nil

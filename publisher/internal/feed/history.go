@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -48,14 +49,63 @@ func (h *History) Latest(ctx context.Context, chs []event.Channel) ([]*hub.Messa
 	for i, c := range concrete {
 		cmds[i] = pipe.XRevRangeN(ctx, h.layout.History(c), "+", "-", 1)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+	// A key of the wrong type fails only its own command; anything else
+	// (Redis unreachable, refusing us) fails them all.
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
 		return nil, fmt.Errorf("read latest history: %w", err)
 	}
 	var out []*hub.Message
-	for _, cmd := range cmds {
-		out = append(out, decode(cmd.Val(), h.poison)...)
+	for i, cmd := range cmds {
+		entries, err := cmd.Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case isWrongType(err):
+			// Not a stream: written by hand. One bad key must not fail
+			// the snapshot of a whole kind.
+			h.poison.report(h.layout.History(concrete[i]), err)
+		case err != nil:
+			return nil, fmt.Errorf("read latest history: %w", err)
+		case len(entries) == 1:
+			m, err := h.latestGood(ctx, concrete[i], entries[0])
+			if err != nil {
+				return nil, err
+			}
+			if m != nil {
+				out = append(out, m)
+			}
+		}
 	}
 	return out, nil
+}
+
+// latestScan bounds how far back a snapshot looks, past poison entries,
+// for the latest event of a channel.
+const latestScan = 16
+
+// latestGood returns the newest entry that decodes, starting at newest and
+// looking at most latestScan entries back; nil if none does.
+func (h *History) latestGood(ctx context.Context, c event.Channel, newest redis.XMessage) (*hub.Message, error) {
+	if e, err := event.FromEntry(newest.ID, newest.Values); err == nil {
+		return hub.NewMessage(e), nil
+	} else {
+		h.poison.report(newest.ID, err)
+	}
+	older, err := h.client.XRevRangeN(ctx, h.layout.History(c), "("+newest.ID, "-", latestScan).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read latest history: %w", err)
+	}
+	for _, xm := range older {
+		e, err := event.FromEntry(xm.ID, xm.Values)
+		if err == nil {
+			return hub.NewMessage(e), nil
+		}
+		h.poison.report(xm.ID, err)
+	}
+	return nil, nil
+}
+
+func isWrongType(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
 }
 
 // After returns the retained events of c after since, and whether the entry

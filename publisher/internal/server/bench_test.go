@@ -22,14 +22,12 @@ import (
 // that matters.
 func BenchmarkFanout(b *testing.B) {
 	const clients, batch = 1000, 100
-	t := &testing.T{}
 	e := newEnvB(b)
 	r := e.startReplicaB(b)
 	var received atomic.Int64
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); wg.Wait() }()
-	_ = t
 	for i := 0; i < clients; i++ {
 		tok := tokenB(b, fmt.Sprintf("u%d", i))
 		ws, _, err := websocket.DefaultDialer.Dial(wsURL(r, "access_token="+tok), nil)
@@ -37,9 +35,15 @@ func BenchmarkFanout(b *testing.B) {
 			b.Fatal(err)
 		}
 		stop := context.AfterFunc(ctx, func() { _ = ws.Close() })
-		_, _, _ = ws.ReadMessage() // welcome
+		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, _, err := ws.ReadMessage(); err != nil { // welcome
+			b.Fatalf("client %d: welcome: %v", i, err)
+		}
 		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"subscribe","snapshot":false,"channels":["trade:*"]}`))
-		_, _, _ = ws.ReadMessage() // subscribed
+		if _, _, err := ws.ReadMessage(); err != nil { // subscribed
+			b.Fatalf("client %d: subscribed: %v", i, err)
+		}
+		_ = ws.SetReadDeadline(time.Time{})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -63,11 +67,17 @@ func BenchmarkFanout(b *testing.B) {
 	start := time.Now()
 	for sent := 0; sent < b.N; sent += batch {
 		n := min(batch, b.N-sent)
+		for i := range evs {
+			evs[i].Seq = 0 // new events to the writer, not a retry of the last ones
+		}
 		if _, err := e.writer.Write(context.Background(), evs[:n]); err != nil {
 			b.Fatal(err)
 		}
 		// Keep at most a few batches in flight, as a live feed would.
 		for received.Load() < int64(sent-3*batch)*clients {
+			if time.Since(start) > time.Minute {
+				b.Fatalf("stalled: received %d of %d", received.Load(), int64(sent-3*batch)*clients)
+			}
 			time.Sleep(100 * time.Microsecond)
 		}
 	}

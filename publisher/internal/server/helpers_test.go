@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -127,7 +128,11 @@ func (e *env) startReplica(id string, mod func(*Config)) *replica {
 	if err := cfg.Validate(); err != nil {
 		e.t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var out io.Writer = testWriter{e.t}
+	if _, bench := e.t.(*testing.B); bench {
+		out = os.Stderr // a benchmark's log is only shown at its end
+	}
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv, err := New(cfg, log.With("replica", id), obs.NewRegistry(), cfg.NewRedis)
 	if err != nil {
 		e.t.Fatal(err)

@@ -96,6 +96,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 			MaxChannels: cfg.MaxChannels,
 			RateLimit:   cfg.RateLimit,
 			RateBurst:   cfg.RateBurst,
+			Leeway:      cfg.JWTLeeway,
 			QueueEvents: cfg.QueueEvents,
 			QueueBytes:  cfg.QueueBytes,
 		},
@@ -274,7 +275,7 @@ type httpError struct {
 // browsers, the access_token query parameter.
 func requestToken(r *http.Request) string {
 	if h := r.Header.Get("Authorization"); h != "" {
-		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+		if scheme, t, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
 			return strings.TrimSpace(t)
 		}
 		return strings.TrimSpace(h) // let verification say what is wrong

@@ -93,7 +93,7 @@ func TestSnapshotBeforeLive(t *testing.T) {
 
 func TestAuthentication(t *testing.T) {
 	e := newEnv(t, 1)
-	r := e.startReplica("pub-1", func(c *Config) { c.AuthTimeout = 300 * time.Millisecond })
+	r := e.startReplica("pub-1", func(c *Config) { c.AuthTimeout = 300 * time.Millisecond; c.JWTLeeway = 0 })
 
 	t.Run("query parameter", func(t *testing.T) {
 		c := dial(t, r, token(t, "alice", time.Hour))

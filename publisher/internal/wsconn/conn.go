@@ -49,8 +49,9 @@ type Config struct {
 	MaxChannels int
 	RateLimit   float64 // client frames per second
 	RateBurst   int
-	QueueEvents int // hard limit of queued events per connection
-	QueueBytes  int // hard limit of queued event bytes per connection
+	Leeway      time.Duration // JWT_LEEWAY: a token is in force until exp+Leeway
+	QueueEvents int           // hard limit of queued events per connection
+	QueueBytes  int           // hard limit of queued event bytes per connection
 }
 
 // History reads what a subscribe needs from the channels' history.
@@ -91,6 +92,7 @@ type Conn struct {
 	subs     map[event.Channel]struct{} // concrete and KIND:*
 	limiter  *rate.Limiter
 	overRate time.Time // when the client went over the rate; zero if not
+	lastDrop time.Time // when a frame was last dropped by the rate limit
 	lastRate time.Time // when rate_limited was last sent
 	bad      int       // malformed frames so far
 
@@ -264,13 +266,16 @@ func (c *Conn) readFailed(err error) {
 func (c *Conn) allow() bool {
 	now := time.Now()
 	if c.limiter.AllowN(now, 1) {
-		c.overRate = time.Time{}
 		return true
 	}
 	c.d.Metrics.RateLimited.Inc()
-	if c.overRate.IsZero() {
+	// The limiter refills: a client flooding without pause still gets a
+	// frame through now and then. It is back under the limit only when
+	// nothing was dropped for a second.
+	if c.overRate.IsZero() || now.Sub(c.lastDrop) > time.Second {
 		c.overRate = now
 	}
+	c.lastDrop = now
 	if now.Sub(c.overRate) > rateGrace {
 		c.q.frame(errFrame("", CodeRateLimited, "over the frame rate limit for too long"))
 		c.q.close(CloseRateLimited, "rate limited")

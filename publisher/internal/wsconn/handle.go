@@ -87,7 +87,7 @@ func (c *Conn) admit(ident auth.Identity, id string) {
 	}
 	c.ident = ident
 	c.log = c.d.Log.With("user", ident.Subject)
-	c.armExpiry(ident.Expires)
+	c.armExpiry(ident.Expires.Add(c.d.Config.Leeway))
 	cfg := c.d.Config
 	c.q.frame(encode(welcomeFrame{
 		Type: "welcome", ID: id, User: ident.Subject, Replica: cfg.Replica,
