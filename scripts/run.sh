@@ -7,7 +7,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
-RUN_DIR=${RUN_DIR:-.run}
+RUN_DIR=$(realpath -m "${RUN_DIR:-.run}")
 PUB_PORTS=${PUB_PORTS:-"8080 8081"}
 mkdir -p "$RUN_DIR"
 
@@ -96,9 +96,15 @@ echo "  > {\"op\":\"subscribe\",\"channels\":[\"trade:AAPL\",\"quote:*\"]}"
 echo
 echo "Ctrl-C stops everything started here."
 
-# Exit (and stop the rest) as soon as any process we started ends.
+# Exit (and stop the rest) on Ctrl-C, or as soon as any process we started
+# ends by itself.
+stopping=
+trap 'stopping=1' INT TERM
 set +e
 wait -n "${pids[@]}"
 status=$?
+if [ -n "$stopping" ]; then
+  exit 0
+fi
 echo "a process exited (status $status); see the logs in $RUN_DIR" >&2
 exit "$status"
