@@ -129,10 +129,11 @@ func (e *env) startReplica(id string, mod func(*Config)) *replica {
 		e.t.Fatal(err)
 	}
 	var out io.Writer = testWriter{e.t}
+	level := slog.LevelInfo
 	if _, bench := e.t.(*testing.B); bench {
-		out = os.Stderr // a benchmark's log is only shown at its end
+		out, level = os.Stderr, slog.LevelWarn // a benchmark's log is only shown at its end
 	}
-	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
 	srv, err := New(cfg, log.With("replica", id), obs.NewRegistry(), cfg.NewRedis)
 	if err != nil {
 		e.t.Fatal(err)
