@@ -131,3 +131,27 @@ func mustTake(q *queue) []item {
 	items, _, _ := q.take()
 	return items
 }
+
+// BenchmarkDeliver measures the per-subscriber cost of a live event: queue
+// it (order check, limits) and take it out for writing, as the hub and the
+// writer do.
+func BenchmarkDeliver(b *testing.B) {
+	q := newQueue(8192, 4<<20)
+	msgs := make([]*hub.Message, 64)
+	for i := range msgs {
+		c := event.Channel{Kind: event.KindTrade, Symbol: "AAPL"}
+		msgs[i] = hub.NewMessage(event.Event{Channel: c, Data: json.RawMessage(`{"price":1,"size":1}`)})
+	}
+	b.ReportAllocs()
+	var id uint64
+	for i := 0; b.Loop(); i++ {
+		m := msgs[i%len(msgs)]
+		id++
+		m.Event.ID = event.ID{Ms: id}
+		q.deliver(m)
+		if i%64 == 63 {
+			items, _, _ := q.take()
+			q.recycle(items)
+		}
+	}
+}
