@@ -25,10 +25,11 @@ type Options struct {
 // Server is one redis-server process. Its methods are safe for concurrent
 // use.
 type Server struct {
-	t    testing.TB
-	port int
-	dir  string
-	opts Options
+	t       testing.TB
+	port    int
+	dir     string
+	opts    Options
+	cluster bool // a node of a Cluster
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -102,6 +103,10 @@ func (s *Server) Restart() {
 	}
 	if s.opts.RequirePass != "" {
 		args = append(args, "--requirepass", s.opts.RequirePass)
+	}
+	if s.cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "5000")
 	}
 	cmd := exec.Command("redis-server", args...)
 	if err := cmd.Start(); err != nil {
