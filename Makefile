@@ -3,6 +3,7 @@ SHELL   := /bin/bash
 GO      ?= go
 MODULES := ./shared/... ./collector/... ./publisher/... ./e2e/...
 BENCHTIME ?= 2s
+STATICCHECK ?= 2026.2.2
 
 .PHONY: all build run test bench lint fuzz soak clean
 
@@ -29,7 +30,8 @@ bench:
 lint:
 	@out=$$(gofmt -l shared collector publisher); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(MODULES)
-	@if command -v staticcheck >/dev/null; then staticcheck $(MODULES); else echo "staticcheck not installed (go install honnef.co/go/tools/cmd/staticcheck@latest)"; fi
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK)
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck $(MODULES)
 
 FUZZTIME ?= 30s
 fuzz:
