@@ -40,6 +40,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseID$$' -fuzztime $(FUZZTIME) ./shared/event/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./shared/auth/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseLine$$' -fuzztime $(FUZZTIME) ./collector/internal/source/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCSVRow$$' -fuzztime $(FUZZTIME) ./collector/internal/source/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeTrade$$' -fuzztime $(FUZZTIME) ./collector/internal/derive/
 
 clean:
 	rm -rf bin .run

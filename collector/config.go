@@ -6,8 +6,10 @@ import (
 	"math"
 	"time"
 
+	"github.com/tickwire/tickwire/collector/internal/derive"
 	"github.com/tickwire/tickwire/collector/internal/source"
 	"github.com/tickwire/tickwire/shared/config"
+	"github.com/tickwire/tickwire/shared/event"
 )
 
 // Sources the collector knows, as COLLECTOR_SOURCE names them.
@@ -22,7 +24,7 @@ type Config struct {
 	config.Common
 
 	Addr          string        `envconfig:"COLLECTOR_ADDR" default:":9101"`       // /healthz, /readyz, /metrics
-	Source        string        `envconfig:"COLLECTOR_SOURCE" default:"synthetic"` // synthetic or stdin
+	Source        string        `envconfig:"COLLECTOR_SOURCE" default:"synthetic"` // synthetic, replay or stdin
 	Symbols       []string      `envconfig:"COLLECTOR_SYMBOLS" default:"AAPL,MSFT,NVDA,AMZN,GOOGL,META,TSLA,BRK.B,JPM,V"`
 	Rate          float64       `envconfig:"COLLECTOR_RATE" default:"200"`             // synthetic events per second, all symbols
 	Seed          uint64        `envconfig:"COLLECTOR_SEED" default:"0"`               // synthetic seed; 0 is random
@@ -32,6 +34,21 @@ type Config struct {
 	FeedLen       int64         `envconfig:"COLLECTOR_FEED_LEN" default:"100000"`      // approximate MAXLEN of each feed
 	HistoryLen    int64         `envconfig:"COLLECTOR_HISTORY_LEN" default:"1000"`     // approximate MAXLEN of each history
 	Retention     time.Duration `envconfig:"COLLECTOR_RETENTION" default:"10m"`        // history age limit; 0 keeps all
+
+	ReplayFile   string  `envconfig:"COLLECTOR_REPLAY_FILE"`                   // CSV or JSONL file of the replay source
+	ReplaySpeed  float64 `envconfig:"COLLECTOR_REPLAY_SPEED" default:"1"`      // 1 real time, N times faster, 0 as fast as Redis takes it
+	ReplayLoop   bool    `envconfig:"COLLECTOR_REPLAY_LOOP" default:"false"`   // start again at the end, times shifted forward
+	ReplaySymbol string  `envconfig:"COLLECTOR_REPLAY_SYMBOL"`                 // symbol of CSV rows without one
+	ReplayStrict bool    `envconfig:"COLLECTOR_REPLAY_STRICT" default:"false"` // stop at the first bad row instead of skipping it
+
+	Bars           bool          `envconfig:"COLLECTOR_BARS" default:"true"`          // 1-second bars (bar:SYMBOL) from trades
+	Signals        bool          `envconfig:"COLLECTOR_SIGNALS" default:"true"`       // new_high, new_low, surge (signal:SYMBOL) from trades
+	SignalWarmup   int           `envconfig:"COLLECTOR_SIGNAL_WARMUP" default:"50"`   // trades per symbol and session before it signals
+	SignalCooldown time.Duration `envconfig:"COLLECTOR_SIGNAL_COOLDOWN" default:"2m"` // least event time between two signals of one type and symbol; 0: none
+	SurgePct       float64       `envconfig:"COLLECTOR_SURGE_PCT" default:"0.5"`      // price move in the window that is a surge, percent; 0: off
+	SurgeWindow    time.Duration `envconfig:"COLLECTOR_SURGE_WINDOW" default:"10s"`   // span of a surge, event time
+	SurgeVolumeX   float64       `envconfig:"COLLECTOR_SURGE_VOLUME_X" default:"4"`   // window volume over its average that is a surge; 0: off
+	SurgeBaseline  time.Duration `envconfig:"COLLECTOR_SURGE_BASELINE" default:"2m"`  // span before the window whose volume is the average
 }
 
 // Validate checks the settings, each error naming its variable.
@@ -52,7 +69,9 @@ func (c Config) Validate() error {
 		}
 	case sourceStdin:
 	case sourceReplay:
-		return errors.New("COLLECTOR_SOURCE=replay is not implemented yet: use synthetic or stdin")
+		if err := c.validateReplay(); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("COLLECTOR_SOURCE %q: want synthetic, replay or stdin", c.Source)
 	}
@@ -74,7 +93,57 @@ func (c Config) Validate() error {
 	if c.Retention < 0 {
 		return fmt.Errorf("COLLECTOR_RETENTION %v: want 0 (keep all) or more", c.Retention)
 	}
+	if min := 2 * derive.MaxOut; c.Source != sourceSynthetic && c.Buffer < min {
+		return fmt.Errorf("COLLECTOR_BUFFER %d: want at least %d with a source that waits for room (replay, stdin)", c.Buffer, min)
+	}
+	return c.validateDerive()
+}
+
+// validateReplay checks the settings of the replay source.
+func (c Config) validateReplay() error {
+	if c.ReplayFile == "" {
+		return errors.New("COLLECTOR_REPLAY_FILE is empty: want the path of a CSV or JSONL file to replay")
+	}
+	if !(c.ReplaySpeed >= 0) || math.IsInf(c.ReplaySpeed, 0) {
+		return fmt.Errorf("COLLECTOR_REPLAY_SPEED %v: want 1 (real time), N (N times faster) or 0 (as fast as Redis takes it)", c.ReplaySpeed)
+	}
+	if c.ReplaySymbol != "" {
+		if _, err := event.NormalizeSymbol(c.ReplaySymbol); err != nil {
+			return fmt.Errorf("COLLECTOR_REPLAY_SYMBOL %q: %w", c.ReplaySymbol, err)
+		}
+	}
 	return nil
+}
+
+// validateDerive checks the settings of bars and signals.
+func (c Config) validateDerive() error {
+	switch {
+	case c.SignalWarmup < 0:
+		return fmt.Errorf("COLLECTOR_SIGNAL_WARMUP %d: want 0 or more trades", c.SignalWarmup)
+	case c.SignalCooldown < 0:
+		return fmt.Errorf("COLLECTOR_SIGNAL_COOLDOWN %v: want 0 (no limit) or more", c.SignalCooldown)
+	case !(c.SurgePct >= 0) || math.IsInf(c.SurgePct, 0):
+		return fmt.Errorf("COLLECTOR_SURGE_PCT %v: want a percentage, or 0 to turn price surges off", c.SurgePct)
+	case c.SurgeWindow < time.Millisecond:
+		return fmt.Errorf("COLLECTOR_SURGE_WINDOW %v: want at least 1ms", c.SurgeWindow)
+	case !(c.SurgeVolumeX == 0 || c.SurgeVolumeX > 1) || math.IsInf(c.SurgeVolumeX, 0):
+		return fmt.Errorf("COLLECTOR_SURGE_VOLUME_X %v: want a multiple above 1, or 0 to turn volume surges off", c.SurgeVolumeX)
+	case c.SurgeBaseline < c.SurgeWindow:
+		return fmt.Errorf("COLLECTOR_SURGE_BASELINE %v: want at least COLLECTOR_SURGE_WINDOW (%v)", c.SurgeBaseline, c.SurgeWindow)
+	}
+	return nil
+}
+
+// deriveConfig is the configuration of the derive stage: a wall-clock
+// timer closes quiet bars for the live sources, whose event time follows
+// the clock, not for a replay, whose time is the file's.
+func (c Config) deriveConfig() derive.Config {
+	return derive.Config{
+		Bars: c.Bars, Signals: c.Signals, CloseQuiet: c.Source != sourceReplay,
+		Warmup: c.SignalWarmup, Cooldown: c.SignalCooldown,
+		SurgePct: c.SurgePct, SurgeWindow: c.SurgeWindow,
+		SurgeVolumeX: c.SurgeVolumeX, SurgeBaseline: c.SurgeBaseline,
+	}
 }
 
 // Redacted returns the settings as they may be logged.

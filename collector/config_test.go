@@ -31,6 +31,13 @@ func TestConfigDefaults(t *testing.T) {
 		cfg.Retention.String() != "10m0s" || cfg.StreamPrefix != "md" {
 		t.Errorf("unexpected defaults: %+v", cfg)
 	}
+	if cfg.ReplayFile != "" || cfg.ReplaySpeed != 1 || cfg.ReplayLoop || cfg.ReplaySymbol != "" || cfg.ReplayStrict {
+		t.Errorf("unexpected replay defaults: %+v", cfg)
+	}
+	if !cfg.Bars || !cfg.Signals || cfg.SignalWarmup != 50 || cfg.SignalCooldown.String() != "2m0s" ||
+		cfg.SurgePct != 0.5 || cfg.SurgeWindow.String() != "10s" || cfg.SurgeVolumeX != 4 || cfg.SurgeBaseline.String() != "2m0s" {
+		t.Errorf("unexpected derive defaults: %+v", cfg)
+	}
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -41,7 +48,25 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"stdin", map[string]string{"COLLECTOR_SOURCE": "stdin"}, ""},
 		{"flush asap", map[string]string{"COLLECTOR_FLUSH_INTERVAL": "0"}, ""},
-		{"replay", map[string]string{"COLLECTOR_SOURCE": "replay"}, "COLLECTOR_SOURCE=replay is not implemented yet"},
+		{"replay", replay(nil), ""},
+		{"replay fast", replay(map[string]string{"COLLECTOR_REPLAY_SPEED": "0", "COLLECTOR_REPLAY_LOOP": "true", "COLLECTOR_REPLAY_STRICT": "true"}), ""},
+		{"replay symbol", replay(map[string]string{"COLLECTOR_REPLAY_SYMBOL": "spy"}), ""},
+		{"replay without file", map[string]string{"COLLECTOR_SOURCE": "replay"}, "COLLECTOR_REPLAY_FILE"},
+		{"replay negative speed", replay(map[string]string{"COLLECTOR_REPLAY_SPEED": "-1"}), "COLLECTOR_REPLAY_SPEED"},
+		{"replay NaN speed", replay(map[string]string{"COLLECTOR_REPLAY_SPEED": "NaN"}), "COLLECTOR_REPLAY_SPEED"},
+		{"replay bad symbol", replay(map[string]string{"COLLECTOR_REPLAY_SYMBOL": "A B"}), "COLLECTOR_REPLAY_SYMBOL"},
+		{"replay tiny buffer", replay(map[string]string{"COLLECTOR_BUFFER": "4", "COLLECTOR_MAX_BATCH": "1"}), "COLLECTOR_BUFFER"},
+		{"stdin tiny buffer", map[string]string{"COLLECTOR_SOURCE": "stdin", "COLLECTOR_BUFFER": "4", "COLLECTOR_MAX_BATCH": "1"}, "COLLECTOR_BUFFER"},
+		{"synthetic tiny buffer", map[string]string{"COLLECTOR_BUFFER": "4", "COLLECTOR_MAX_BATCH": "1"}, ""},
+		{"derive off", map[string]string{"COLLECTOR_BARS": "false", "COLLECTOR_SIGNALS": "false"}, ""},
+		{"surges off", map[string]string{"COLLECTOR_SURGE_PCT": "0", "COLLECTOR_SURGE_VOLUME_X": "0", "COLLECTOR_SIGNAL_COOLDOWN": "0"}, ""},
+		{"negative warm-up", map[string]string{"COLLECTOR_SIGNAL_WARMUP": "-1"}, "COLLECTOR_SIGNAL_WARMUP"},
+		{"negative cooldown", map[string]string{"COLLECTOR_SIGNAL_COOLDOWN": "-1s"}, "COLLECTOR_SIGNAL_COOLDOWN"},
+		{"negative surge", map[string]string{"COLLECTOR_SURGE_PCT": "-0.5"}, "COLLECTOR_SURGE_PCT"},
+		{"infinite surge", map[string]string{"COLLECTOR_SURGE_PCT": "+Inf"}, "COLLECTOR_SURGE_PCT"},
+		{"zero window", map[string]string{"COLLECTOR_SURGE_WINDOW": "0"}, "COLLECTOR_SURGE_WINDOW"},
+		{"volume multiple 1", map[string]string{"COLLECTOR_SURGE_VOLUME_X": "1"}, "COLLECTOR_SURGE_VOLUME_X"},
+		{"short baseline", map[string]string{"COLLECTOR_SURGE_BASELINE": "5s"}, "COLLECTOR_SURGE_BASELINE"},
 		{"unknown source", map[string]string{"COLLECTOR_SOURCE": "kafka"}, "COLLECTOR_SOURCE"},
 		{"bad symbol", map[string]string{"COLLECTOR_SYMBOLS": "AAPL,$$"}, "COLLECTOR_SYMBOLS"},
 		{"duplicate symbol", map[string]string{"COLLECTOR_SYMBOLS": "AAPL,aapl"}, "COLLECTOR_SYMBOLS"},
@@ -67,6 +92,15 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// replay is the environment of a replay of the test CSV, with extra.
+func replay(extra map[string]string) map[string]string {
+	env := map[string]string{"COLLECTOR_SOURCE": "replay", "COLLECTOR_REPLAY_FILE": "internal/source/testdata/replay.csv"}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
 }
 
 func TestConfigRedacted(t *testing.T) {

@@ -1,5 +1,7 @@
-// Command collector reads market events from a source (synthetic or stdin)
-// and writes them in batches to Redis Streams, where publishers read them.
+// Command collector reads market events from a source (synthetic, a
+// replayed file, or stdin), adds the 1-second bars and signals it derives
+// from trades, and writes them in batches to Redis Streams, where
+// publishers read them.
 // It serves /healthz, /readyz and /metrics on COLLECTOR_ADDR. DESIGN.md
 // describes the layout it writes and the variables it reads.
 package main
@@ -19,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tickwire/tickwire/collector/internal/batch"
+	"github.com/tickwire/tickwire/collector/internal/derive"
 	"github.com/tickwire/tickwire/shared/config"
 	"github.com/tickwire/tickwire/shared/obs"
 	"github.com/tickwire/tickwire/shared/streams"
@@ -101,6 +104,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("batcher: %w", err)
 	}
+	stage, err := derive.New(cfg.deriveConfig(), batcher.Add, log, reg)
+	if err != nil {
+		return fmt.Errorf("derive: %w", err)
+	}
 	src, err := newSource(cfg, batcher, log, reg)
 	if err != nil {
 		return err
@@ -119,7 +126,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	pumped := make(chan struct{})
 	g.Go(func() error {
 		defer close(pumped)
-		return pump(gctx, src, batcher)
+		return pump(gctx, src, stage, batcher)
 	})
 	g.Go(func() error { return serve(srv, ln, pumped) })
 	if err := g.Wait(); err != nil {

@@ -2,17 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/redistest"
 )
@@ -94,7 +97,79 @@ func TestRunSynthetic(t *testing.T) {
 func TestRunRefusesBadConfig(t *testing.T) {
 	loadConfig(t, map[string]string{"COLLECTOR_SOURCE": "replay"})
 	err := run(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err == nil || !strings.Contains(err.Error(), "not implemented yet") {
-		t.Errorf("run = %v, want not implemented yet", err)
+	if err == nil || !strings.Contains(err.Error(), "COLLECTOR_REPLAY_FILE is empty") {
+		t.Errorf("run = %v, want COLLECTOR_REPLAY_FILE is empty", err)
+	}
+}
+
+// TestRunReplayRefusesFile: a missing file, or one without a usable
+// header, stops the collector with a message saying what was expected.
+func TestRunReplayRefusesFile(t *testing.T) {
+	tests := []struct{ file, want string }{
+		{"internal/source/testdata/nope.csv", "no such file or directory: want a readable CSV or JSONL file"},
+		{"go.mod", "no usable columns"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			srv := redistest.Start(t)
+			loadConfig(t, map[string]string{
+				"REDIS_URL": srv.URL(), "COLLECTOR_ADDR": freeAddr(t),
+				"COLLECTOR_SOURCE": "replay", "COLLECTOR_REPLAY_FILE": tt.file,
+			})
+			err := run(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err == nil || !strings.Contains(err.Error(), "COLLECTOR_REPLAY_FILE") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("run = %v, want an error naming COLLECTOR_REPLAY_FILE with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestRunReplay runs the whole collector on the test CSV at full speed: it
+// returns nil (the process exits 0) once everything is written: every
+// valid row, and the 1-second bars of the trades.
+func TestRunReplay(t *testing.T) {
+	srv := redistest.Start(t)
+	loadConfig(t, map[string]string{
+		"REDIS_URL": srv.URL(), "STREAM_PREFIX": "rp", "LOG_LEVEL": "warn", "COLLECTOR_ADDR": freeAddr(t),
+		"COLLECTOR_SOURCE": "replay", "COLLECTOR_REPLAY_FILE": "internal/source/testdata/replay.csv",
+		"COLLECTOR_REPLAY_SPEED": "0",
+	})
+	done := make(chan error, 1)
+	go func() { done <- run(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not end at the end of the file")
+	}
+	msgs, err := srv.Client().XRange(context.Background(), "rp:{0}:feed", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows, bars []string
+	for _, m := range msgs {
+		e, err := event.FromEntry(m.ID, m.Values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b event.Bar
+		if e.Channel.Kind == event.KindBar && json.Unmarshal(e.Data, &b) == nil && b.End-b.Start == 1000 {
+			bars = append(bars, fmt.Sprintf("%s %d", e.Channel, b.Start))
+			continue
+		}
+		rows = append(rows, e.Channel.String())
+	}
+	// The 12 valid rows of replay.csv, in file order (one shard).
+	wantRows := "[trade:AAPL quote:AAPL trade:MSFT trade:AAPL quote:MSFT bar:MSFT bar:MSFT trade:V trade:AAPL trade:V quote:V bar:BRK.B]"
+	if fmt.Sprint(rows) != wantRows {
+		t.Errorf("rows written:\n%v\nwant\n%s", rows, wantRows)
+	}
+	// One bar per second with trades: three of AAPL, one of MSFT, two of V.
+	slices.Sort(bars)
+	wantBars := "[bar:AAPL 1764340200000 bar:AAPL 1764340201000 bar:AAPL 1764340323000 bar:MSFT 1764340200000 bar:V 1764340321000 bar:V 1764340325000]"
+	if fmt.Sprint(bars) != wantBars {
+		t.Errorf("bars written:\n%v\nwant\n%s", bars, wantBars)
 	}
 }

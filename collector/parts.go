@@ -12,11 +12,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickwire/tickwire/collector/internal/batch"
+	"github.com/tickwire/tickwire/collector/internal/derive"
 	"github.com/tickwire/tickwire/collector/internal/source"
 )
 
 // newSource builds the source COLLECTOR_SOURCE names.
 func newSource(cfg Config, b *batch.Batcher, log *slog.Logger, reg prometheus.Registerer) (source.Source, error) {
+	// Finite sources wait while half the buffer is taken (counting the
+	// batch being written, which a failed write puts back): a file read
+	// faster than Redis takes it then waits upstream instead of being
+	// dropped. Validate keeps the other half larger than what one input
+	// event may become (derive.MaxOut), so that the buffer never overflows.
+	busy := func() bool { return b.Pending() >= cfg.Buffer/2 }
 	switch cfg.Source {
 	case sourceSynthetic:
 		s, err := source.NewSynthetic(source.SyntheticConfig{Symbols: cfg.Symbols, Rate: cfg.Rate, Seed: cfg.Seed})
@@ -25,10 +32,17 @@ func newSource(cfg Config, b *batch.Batcher, log *slog.Logger, reg prometheus.Re
 		}
 		log.Info("synthetic source", "seed", s.Seed(), "rate", cfg.Rate, "symbols", len(cfg.Symbols))
 		return s, nil
+	case sourceReplay:
+		s, err := source.NewReplay(source.ReplayConfig{
+			File: cfg.ReplayFile, Speed: cfg.ReplaySpeed, Loop: cfg.ReplayLoop,
+			Symbol: cfg.ReplaySymbol, Strict: cfg.ReplayStrict, Busy: busy,
+		}, log, reg)
+		if err != nil {
+			return nil, fmt.Errorf("COLLECTOR_REPLAY_FILE: %w", err)
+		}
+		log.Info("replay source", "file", cfg.ReplayFile, "speed", cfg.ReplaySpeed, "loop", cfg.ReplayLoop)
+		return s, nil
 	case sourceStdin:
-		// Hold stdin back at half the buffer, so a file piped in faster
-		// than Redis takes it waits upstream instead of being dropped.
-		busy := func() bool { return b.Len() >= max(1, cfg.Buffer/2) }
 		s, err := source.NewJSONL(os.Stdin, source.JSONLConfig{Name: "stdin", Busy: busy}, log, reg)
 		if err != nil {
 			return nil, fmt.Errorf("stdin source: %w", err)
@@ -39,15 +53,27 @@ func newSource(cfg Config, b *batch.Batcher, log *slog.Logger, reg prometheus.Re
 	}
 }
 
-// pump runs the source into the batcher. When the source stops (ctx ended,
-// or its input did), the batcher makes its final flush, and pump returns
-// once that is done: nothing the source emitted arrives after it.
-func pump(ctx context.Context, src source.Source, b *batch.Batcher) error {
+// pump runs the source through the derive stage into the batcher. When the
+// source stops (ctx ended, or its input did), the stage's open bars are
+// flushed and the batcher makes its final flush; pump returns once that is
+// done: nothing the source emitted arrives after it.
+func pump(ctx context.Context, src source.Source, stage *derive.Stage, b *batch.Batcher) error {
 	batchCtx, stopBatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBatch()
 	flushed := make(chan error, 1)
 	go func() { flushed <- b.Run(batchCtx) }()
-	srcErr := src.Run(ctx, b.Add)
+	stageCtx, stopStage := context.WithCancel(ctx)
+	defer stopStage()
+	staged := make(chan struct{})
+	go func() {
+		defer close(staged)
+		_ = stage.Run(stageCtx) // returns nil when stageCtx ends
+	}()
+
+	srcErr := src.Run(ctx, stage.Emit)
+	stopStage()
+	<-staged
+	stage.Flush()
 	stopBatch()
 	flushErr := <-flushed
 	if srcErr != nil {

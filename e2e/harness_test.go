@@ -78,6 +78,9 @@ func start(t *testing.T, name, bin string, env []string, stdin io.Reader, args .
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "LOG_LEVEL=debug"}, env...)
 	p := &proc{t: t, name: name, cmd: cmd, log: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = p.log, p.log, stdin
+	// Wait must not hang on a stdin pipe the test never closed, once the
+	// process is gone.
+	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}

@@ -1,6 +1,6 @@
 // Package source produces the collector's events: a synthetic random walk
-// for development and load tests, and JSONL read from a stream so that any
-// feed can be piped in.
+// for development and load tests, a replay of a CSV or JSONL file, and
+// JSONL read from a stream so that any feed can be piped in.
 //
 // A source is run by one goroutine; the emit function it is given must be
 // safe to call from that goroutine and must not block for long.

@@ -12,15 +12,35 @@ import (
 	"github.com/tickwire/tickwire/shared/event"
 )
 
-// Tuning of the synthetic market. Prices are kept in cents.
+// Tuning of the synthetic market. Prices are kept in cents. Everything is
+// counted in events, not seconds, so that a seed gives the same sequence at
+// any rate; the comments give times at the default 200 events/s.
 const (
 	tickEvery   = 10 * time.Millisecond // pacing granularity; high rates emit many events per tick
 	zipfExp     = 1.1                   // activity of the i-th symbol ∝ 1/i^zipfExp
 	quoteShare  = 0.6                   // share of events that are quotes; the rest are trades
-	volatility  = 2e-4                  // standard deviation of one step, relative to the price
+	volatility  = 5e-5                  // standard deviation of one step, relative to the price
 	reversion   = 1e-5                  // pull towards the start price per step, so long runs stay plausible
 	minMidCents = 100                   // prices never fall below a dollar
 	pcgStream   = 0x7469636b77697265    // second PCG word ("tickwire"); the seed is the first
+
+	// Trade sizes: mostly round lots of a few hundred shares, some odd
+	// lots, and now and then a block print.
+	oddLotShare = 0.15  // 1 to 99 shares
+	blockShare  = 0.004 // 5,000 to 50,000 shares in round thousands
+	meanLots    = 1.5   // round lots: 100 × (1 + exponential with this mean), at most maxLots
+	maxLots     = 50
+
+	// Bursts: news on one symbol. While one runs, burstShare of all events
+	// are that symbol's, mostly trades of bigger size, and its price
+	// drifts one way: a surge of price and volume over a few seconds.
+	burstChance = 1.0 / 4000 // per event while none runs: about three a minute
+	burstMinLen = 200        // events of the whole feed a burst lasts: 1 to 3 s
+	burstMaxLen = 600
+	burstShare  = 0.4
+	burstTrades = 0.75 // share of trades among the burst symbol's events
+	burstDrift  = 8e-5 // drift of each step of the burst symbol, relative, up or down
+	burstLots   = 3    // its round lots are this many times larger
 )
 
 // SyntheticConfig configures a Synthetic source.
@@ -32,16 +52,25 @@ type SyntheticConfig struct {
 
 // Synthetic is a random walk over a set of symbols emitting trades and
 // quotes at a fixed total rate, with activity skewed towards the first
-// symbols. With the same seed it emits the same sequence of channels and
+// symbols, trades mostly in round lots with occasional block prints, and
+// occasional bursts in which one symbol trades heavily and moves. With the same seed it emits the same sequence of channels and
 // data; only the timestamps (wall clock) and the grouping into ticks differ.
 //
 // Run must not be called by more than one goroutine at a time.
 type Synthetic struct {
-	rate float64
-	seed uint64
-	rng  *rand.Rand
-	cum  []float64 // cumulative activity weights, for picking a symbol
-	syms []walk
+	rate  float64
+	seed  uint64
+	rng   *rand.Rand
+	cum   []float64 // cumulative activity weights, for picking a symbol
+	syms  []walk
+	burst burst
+}
+
+// burst is the news of the moment, if left > 0.
+type burst struct {
+	sym   int     // index into syms
+	left  int     // events of the feed until it ends
+	drift float64 // relative move per step of the symbol
 }
 
 // walk is one symbol's state.
@@ -101,24 +130,34 @@ func (s *Synthetic) Run(ctx context.Context, emit func(event.Event)) error {
 		owed -= float64(n)
 		ts := now.UnixMilli()
 		for range n {
-			emit(s.next(ts))
+			emit(s.Next(ts))
 		}
 	}
 }
 
-// next moves one symbol's walk a step and returns its trade or quote.
-func (s *Synthetic) next(ts int64) event.Event {
-	i, _ := slices.BinarySearch(s.cum, s.rng.Float64()*s.cum[len(s.cum)-1])
-	w := &s.syms[min(i, len(s.syms)-1)]
+// Next moves one symbol's walk a step and returns its trade or quote,
+// stamped ts. Run calls it; a simulation may call it directly to generate
+// the same sequence without waiting for the clock. It must not be called
+// concurrently with Run.
+func (s *Synthetic) Next(ts int64) event.Event {
+	i, bursting := s.pick()
+	w := &s.syms[i]
 	w.mid += w.mid*volatility*s.rng.NormFloat64() + (w.anchor-w.mid)*reversion
+	if bursting {
+		w.mid += w.mid * s.burst.drift
+	}
 	w.mid = max(w.mid, minMidCents)
 
 	spread := int64(1 + s.rng.IntN(3))
 	bid := int64(math.Round(w.mid)) - spread/2
 	ask := bid + spread
 	e := event.Event{Channel: event.Channel{Symbol: w.symbol}, TS: ts}
+	tradeShare, lots := 1-quoteShare, 1
+	if bursting {
+		tradeShare, lots = burstTrades, burstLots
+	}
 	var v any
-	if s.rng.Float64() < quoteShare {
+	if s.rng.Float64() >= tradeShare {
 		e.Channel.Kind = event.KindQuote
 		v = event.Quote{
 			Bid: dollars(bid), BidSize: float64(100 * (1 + s.rng.IntN(20))),
@@ -130,19 +169,44 @@ func (s *Synthetic) next(ts int64) event.Event {
 		if s.rng.IntN(2) == 1 {
 			price = ask
 		}
-		v = event.Trade{Price: dollars(price), Size: s.tradeSize()}
+		v = event.Trade{Price: dollars(price), Size: s.tradeSize(lots)}
 	}
 	// Marshalling a struct of finite floats cannot fail.
 	e.Data, _ = json.Marshal(v)
 	return e
 }
 
-// tradeSize is mostly round lots, sometimes an odd lot.
-func (s *Synthetic) tradeSize() float64 {
-	if s.rng.IntN(5) == 0 {
-		return float64(1 + s.rng.IntN(99))
+// pick chooses the symbol of the next event, starting and ending bursts;
+// bursting says the event belongs to the running burst.
+func (s *Synthetic) pick() (i int, bursting bool) {
+	if s.burst.left == 0 && s.rng.Float64() < burstChance {
+		s.burst = burst{sym: s.rng.IntN(len(s.syms)), left: burstMinLen + s.rng.IntN(burstMaxLen-burstMinLen+1), drift: burstDrift}
+		if s.rng.IntN(2) == 0 {
+			s.burst.drift = -burstDrift
+		}
 	}
-	return float64(100 * (1 + s.rng.IntN(10)))
+	if s.burst.left > 0 {
+		s.burst.left--
+		if s.rng.Float64() < burstShare {
+			return s.burst.sym, true
+		}
+	}
+	i, _ = slices.BinarySearch(s.cum, s.rng.Float64()*s.cum[len(s.cum)-1])
+	return min(i, len(s.syms)-1), false
+}
+
+// tradeSize is mostly round lots, sometimes an odd lot, rarely a block;
+// lots multiplies the round lots.
+func (s *Synthetic) tradeSize(lots int) float64 {
+	switch r := s.rng.Float64(); {
+	case r < blockShare:
+		return float64(1000 * (5 + s.rng.IntN(46)))
+	case r < blockShare+oddLotShare:
+		return float64(1 + s.rng.IntN(99))
+	default:
+		n := min(1+int(s.rng.ExpFloat64()*meanLots), maxLots)
+		return float64(100 * n * lots)
+	}
 }
 
 // dollars converts cents to the float64 nearest the two-decimal price, which

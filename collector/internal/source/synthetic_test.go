@@ -191,3 +191,62 @@ func TestParseSymbolsNormalises(t *testing.T) {
 		t.Errorf("ParseSymbols = %v", got)
 	}
 }
+
+// TestSyntheticTradeSizes: mostly round lots, some odd lots, rare blocks.
+func TestSyntheticTradeSizes(t *testing.T) {
+	s := newSynthetic(t, 200, 11)
+	var trades, round, odd, block int
+	for i := range 200_000 {
+		e := s.Next(int64(i))
+		if e.Channel.Kind != event.KindTrade {
+			continue
+		}
+		var tr event.Trade
+		if err := json.Unmarshal(e.Data, &tr); err != nil {
+			t.Fatal(err)
+		}
+		trades++
+		switch {
+		case tr.Size >= 5000:
+			block++
+		case tr.Size >= 100 && math.Mod(tr.Size, 100) == 0:
+			round++
+		case tr.Size >= 1 && tr.Size < 100:
+			odd++
+		default:
+			t.Fatalf("trade size %v", tr.Size)
+		}
+	}
+	share := func(n int) float64 { return float64(n) / float64(trades) }
+	if share(round) < 0.75 || share(odd) < 0.08 || share(odd) > 0.25 || block == 0 || share(block) > 0.01 {
+		t.Errorf("of %d trades: %.3f round lots, %.3f odd lots, %.4f blocks", trades, share(round), share(odd), share(block))
+	}
+}
+
+// TestSyntheticBursts: now and then one symbol takes a large share of the
+// feed for a while (outside bursts, no symbol but the first comes close).
+func TestSyntheticBursts(t *testing.T) {
+	s := newSynthetic(t, 200, 5)
+	const n, block = 120_000, 200 // ten minutes at 200 events/s
+	bursts := map[string]int{}
+	count := map[string]int{}
+	for i := range n {
+		count[s.Next(int64(i)).Channel.Symbol]++
+		if (i+1)%block > 0 {
+			continue
+		}
+		for sym, c := range count {
+			if sym != testSymbols[0] && c > block*3/10 {
+				bursts[sym]++
+			}
+		}
+		clear(count)
+	}
+	total := 0
+	for _, c := range bursts {
+		total += c
+	}
+	if total < 5 || len(bursts) < 3 {
+		t.Errorf("bursting stretches per symbol %v: want bursts on several symbols", bursts)
+	}
+}

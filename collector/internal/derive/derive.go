@@ -1,0 +1,234 @@
+// Package derive is the collector's stage between its source and the
+// batcher. It passes every event on unchanged and, from trades, makes
+// events of its own: 1-second bars (bar:SYMBOL) and signals
+// (signal:SYMBOL). Event time (ts) drives both, so that a replay derives
+// the same bars and signals at any speed.
+//
+// Bars. A trade opens its symbol's bar for the second it falls in
+// ([start, start+1000) ms); a trade of that symbol in a later second
+// closes it: the bar is emitted, stamped with its end, and the trade opens
+// the next. A quiet symbol's bar is closed at Flush (end of input, or
+// shutdown) and, for live sources (Config.CloseQuiet), by a wall-clock
+// timer once its second has ended by the wall clock plus barGrace, the
+// second being measured from when the bar's first trade arrived. A bar once
+// emitted is final: a trade of an earlier second than its symbol's current
+// or last bar is late, counted and left out of the bars (signals still see
+// it), unless it is more than timeReset earlier, which means the source's
+// time started again: then the symbol's bars and signals start afresh.
+// Bars from the input pass through as well; both go to bar:SYMBOL.
+//
+// Signals. Per symbol and session (a UTC day of event time), after
+// Config.Warmup trades:
+//   - new_high, new_low: a trade above the session's highest (below its
+//     lowest) price so far; data: price, prev_high or prev_low, move_pct
+//     (the step beyond it, in percent).
+//   - surge: the price moved at least Config.SurgePct percent within
+//     Config.SurgeWindow (from the window's lowest up, or highest down), or
+//     the volume of the window reached Config.SurgeVolumeX times its
+//     average per window over the Config.SurgeBaseline before it (once the
+//     session has lasted the window and the baseline); data: price,
+//     move_pct (signed), window_ms, window_volume, and volume_ratio once
+//     the baseline is known. A surge fires when the condition starts to
+//     hold, not on every trade while it holds.
+//
+// Each type of signal fires at most once per Config.Cooldown of event time
+// per symbol; suppressed signals are counted. A signal is stamped with the
+// time of the trade that set it off.
+//
+// A Stage's methods are safe for concurrent use: the source calls Emit
+// from its goroutine while Run closes quiet bars from another. Both call
+// out under the Stage's lock, so that each channel's events keep their
+// order; out must therefore not block (batch.Batcher.Add does not).
+package derive
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tickwire/tickwire/shared/event"
+)
+
+// MaxOut is the most events Emit passes on for one event: the event, a
+// bar it closes, new_high or new_low, and a surge. A source that waits for
+// room in the buffer between events needs room for this many.
+const MaxOut = 4
+
+// Timing of bars.
+const (
+	barMs      = 1000                   // the length of a bar, ms
+	barGrace   = 250 * time.Millisecond // how long after its second a quiet bar waits for late trades
+	quietEvery = 100 * time.Millisecond // how often Run looks for quiet bars
+	timeReset  = 60_000                 // ms: a trade this much earlier than its symbol's time restarts it
+	dayMs      = 24 * 60 * 60 * 1000
+)
+
+// Config says what a Stage derives.
+type Config struct {
+	// Bars builds 1-second bars from trades.
+	Bars bool
+	// Signals detects new highs, new lows and surges.
+	Signals bool
+	// CloseQuiet closes a bar by the wall clock when its symbol stops
+	// trading; for live sources, whose event time follows the clock.
+	CloseQuiet bool
+	// Warmup is the number of trades of a symbol, in each session, before
+	// it can signal.
+	Warmup int
+	// Cooldown is the least event time between two signals of one type for
+	// one symbol; 0: no limit.
+	Cooldown time.Duration
+	// SurgePct is the price move, in percent, within SurgeWindow that is a
+	// surge; 0 turns price surges off.
+	SurgePct float64
+	// SurgeWindow is the span of a surge, in event time. More than 0 when
+	// either kind of surge is on.
+	SurgeWindow time.Duration
+	// SurgeVolumeX is the volume in SurgeWindow, as a multiple of its
+	// average over SurgeBaseline, that is a surge; 0 turns volume surges
+	// off.
+	SurgeVolumeX float64
+	// SurgeBaseline is the span before the window whose volume is the
+	// average; at least SurgeWindow when volume surges are on.
+	SurgeBaseline time.Duration
+}
+
+// Validate checks the settings.
+func (c Config) Validate() error {
+	switch {
+	case c.Warmup < 0:
+		return fmt.Errorf("warm-up %d: want 0 or more", c.Warmup)
+	case c.Cooldown < 0:
+		return fmt.Errorf("cooldown %v: want 0 or more", c.Cooldown)
+	case !(c.SurgePct >= 0) || math.IsInf(c.SurgePct, 0):
+		return fmt.Errorf("surge percent %v: want 0 (off) or more", c.SurgePct)
+	case !(c.SurgeVolumeX >= 0) || math.IsInf(c.SurgeVolumeX, 0):
+		return fmt.Errorf("surge volume multiple %v: want 0 (off) or more", c.SurgeVolumeX)
+	case (c.SurgePct > 0 || c.SurgeVolumeX > 0) && c.SurgeWindow < time.Millisecond:
+		return fmt.Errorf("surge window %v: want at least 1ms", c.SurgeWindow)
+	case c.SurgeVolumeX > 0 && c.SurgeBaseline < c.SurgeWindow:
+		return fmt.Errorf("surge baseline %v: want at least the surge window (%v)", c.SurgeBaseline, c.SurgeWindow)
+	}
+	return nil
+}
+
+// Stage passes events on and adds the bars and signals derived from them.
+type Stage struct {
+	cfg Config
+	out func(event.Event)
+	log *slog.Logger
+	m   *metrics
+	now func() time.Time // the wall clock of CloseQuiet
+
+	mu   sync.Mutex
+	syms map[string]*symbol
+}
+
+// symbol is the state of one symbol's bars and signals.
+type symbol struct {
+	name string
+	bar  barState
+	sig  sigState
+}
+
+// New returns a Stage passing events to out, and registers its metrics on
+// reg.
+func New(cfg Config, out func(event.Event), log *slog.Logger, reg prometheus.Registerer) (*Stage, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Stage{
+		cfg: cfg, out: out, log: log.With("component", "derive"), m: m,
+		now: time.Now, syms: map[string]*symbol{},
+	}, nil
+}
+
+// Emit passes e on, then the events derived from it.
+func (s *Stage) Emit(e event.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.out(e)
+	if e.Channel.Kind != event.KindTrade || !(s.cfg.Bars || s.cfg.Signals) {
+		return
+	}
+	tr, err := decodeTrade(e.Data)
+	if err != nil {
+		s.m.skipped.Inc()
+		return
+	}
+	sym := s.syms[e.Channel.Symbol]
+	if sym == nil {
+		sym = &symbol{name: e.Channel.Symbol}
+		sym.bar.lastStart = -1
+		s.syms[sym.name] = sym
+	}
+	if s.cfg.Bars {
+		s.addToBar(sym, e.TS, tr)
+	}
+	if s.cfg.Signals {
+		s.detect(sym, e.TS, tr)
+	}
+}
+
+// Flush closes every open bar: at the end of the input, or at shutdown.
+func (s *Stage) Flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sym := range s.sorted() {
+		if sym.bar.cur.open {
+			s.closeBar(sym)
+		}
+	}
+}
+
+// Run closes quiet bars by the wall clock (with Config.CloseQuiet) until
+// ctx ends; then it returns nil.
+func (s *Stage) Run(ctx context.Context) error {
+	if !s.cfg.Bars || !s.cfg.CloseQuiet {
+		<-ctx.Done()
+		return nil
+	}
+	t := time.NewTicker(quietEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			s.closeQuiet(s.now())
+		}
+	}
+}
+
+// sorted returns the symbols in name order, so that what a Stage emits
+// for several symbols at once comes in a stable order.
+func (s *Stage) sorted() []*symbol {
+	out := make([]*symbol, 0, len(s.syms))
+	for _, sym := range s.syms {
+		out = append(out, sym)
+	}
+	slices.SortFunc(out, func(a, b *symbol) int { return cmp.Compare(a.name, b.name) })
+	return out
+}
+
+// emit encodes v as the data of an event of kind on sym, and passes it on.
+func (s *Stage) emit(kind event.Kind, sym *symbol, ts int64, v any) {
+	data, err := json.Marshal(v)
+	if err != nil { // finite floats and ints only: cannot happen
+		s.log.Error("encode derived event", "err", err)
+		return
+	}
+	s.out(event.Event{Channel: event.Channel{Kind: kind, Symbol: sym.name}, TS: ts, Data: data})
+}

@@ -1,0 +1,83 @@
+package derive
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+
+	"github.com/tickwire/tickwire/shared/event"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// sink collects what a Stage passes on.
+type sink struct{ events []event.Event }
+
+func (s *sink) add(e event.Event) { s.events = append(s.events, e) }
+
+// derived returns the events of kind, as "ch ts data" lines, and forgets
+// everything collected.
+func (s *sink) take(kinds ...event.Kind) []string {
+	var out []string
+	for _, e := range s.events {
+		for _, k := range kinds {
+			if e.Channel.Kind == k {
+				out = append(out, fmt.Sprintf("%s %d %s", e.Channel, e.TS, e.Data))
+			}
+		}
+	}
+	s.events = nil
+	return out
+}
+
+func newStage(t *testing.T, cfg Config) (*Stage, *sink) {
+	t.Helper()
+	var s sink
+	st, err := New(cfg, s.add, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return st, &s
+}
+
+// tradeEv returns a trade event.
+func tradeEv(sym string, ts int64, price, size float64) event.Event {
+	data, _ := json.Marshal(event.Trade{Price: price, Size: size})
+	return event.Event{Channel: event.Channel{Kind: event.KindTrade, Symbol: sym}, TS: ts, Data: data}
+}
+
+func lines(s ...string) string { return strings.Join(s, "\n") }
+
+func TestConfigValidate(t *testing.T) {
+	ok := Config{SurgePct: 1, SurgeWindow: time.Second, SurgeVolumeX: 3, SurgeBaseline: time.Minute}
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{"valid", func(*Config) {}, ""},
+		{"surges off need no window", func(c *Config) { *c = Config{} }, ""},
+		{"negative warm-up", func(c *Config) { c.Warmup = -1 }, "warm-up"},
+		{"negative cooldown", func(c *Config) { c.Cooldown = -time.Second }, "cooldown"},
+		{"negative percent", func(c *Config) { c.SurgePct = -1 }, "surge percent"},
+		{"no window", func(c *Config) { c.SurgeWindow = 0 }, "surge window"},
+		{"baseline shorter than window", func(c *Config) { c.SurgeBaseline = time.Millisecond }, "surge baseline"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := ok
+			tt.change(&c)
+			err := c.Validate()
+			if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("Validate = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
