@@ -43,5 +43,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCSVRow$$' -fuzztime $(FUZZTIME) ./collector/internal/source/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeTrade$$' -fuzztime $(FUZZTIME) ./collector/internal/derive/
 
+SOAK ?= 3m
+soak:
+	@scripts/ensure-redis.sh
+	TICKWIRE_SOAK=$(SOAK) $(GO) test -count=1 -race -run '^TestSoak$$' -timeout 30m -v ./e2e/
+
 clean:
 	rm -rf bin .run

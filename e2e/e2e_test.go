@@ -217,7 +217,7 @@ func TestPublisherSIGTERM(t *testing.T) {
 // exactly once.
 func TestCollectorOutageStdin(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
-	pr, pw := io.Pipe()
+	pr, pw := osPipe(t)
 	addr := freeAddr(t)
 	col := start(t, "collector", "collector", []string{
 		"REDIS_URL=" + srv.URL(), "STREAM_PREFIX=e4", "COLLECTOR_ADDR=" + addr,
@@ -263,5 +263,44 @@ func TestCollectorOutageStdin(t *testing.T) {
 		if want := fmt.Sprint(1764288000000 + i); m.Values["ts"] != want {
 			t.Fatalf("entry %d has ts %v, want %s (lost, repeated or reordered)", i, m.Values["ts"], want)
 		}
+	}
+}
+
+// SIGTERM on the collector: what it buffered (a flush interval of an hour
+// keeps everything buffered) is written before it exits.
+func TestCollectorSIGTERMFlushes(t *testing.T) {
+	srv := redistest.Start(t)
+	pr, pw := osPipe(t)
+	addr := freeAddr(t)
+	col := start(t, "collector", "collector", []string{
+		"REDIS_URL=" + srv.URL(), "STREAM_PREFIX=e5", "COLLECTOR_ADDR=" + addr,
+		"COLLECTOR_SOURCE=stdin", "COLLECTOR_FLUSH_INTERVAL=1h", "COLLECTOR_MAX_BATCH=100000",
+		"COLLECTOR_BARS=false", "COLLECTOR_SIGNALS=false",
+	}, pr)
+	const n = 500
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, `{"ch":"quote:MSFT","ts":%d,"data":{"bid":1,"bid_size":1,"ask":2,"ask_size":1}}`+"\n", 1764288000000+i)
+	}
+	if _, err := io.WriteString(pw, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	waitHTTP(t, "http://"+addr+"/healthz", 200, 15*time.Second)
+	poll.Until(t, 15*time.Second, func() error {
+		if got := scrape(t, addr, "tickwire_collector_events_received_total"); got != n {
+			return fmt.Errorf("collector received %v events, want %d", got, n)
+		}
+		return nil
+	})
+	rdb := srv.Client()
+	if got := rdb.XLen(ctxT(t, time.Second), "e5:{0}:feed").Val(); got != 0 {
+		t.Fatalf("feed has %d entries before SIGTERM; the flush interval should hold them", got)
+	}
+	col.signal(syscall.SIGTERM)
+	if _, err := col.wait(15 * time.Second); err != nil {
+		t.Fatalf("collector exit: %v", err)
+	}
+	if got := rdb.XLen(ctxT(t, time.Second), "e5:{0}:feed").Val(); got != n {
+		t.Fatalf("feed has %d entries after SIGTERM, want %d", got, n)
 	}
 }

@@ -78,9 +78,6 @@ func start(t *testing.T, name, bin string, env []string, stdin io.Reader, args .
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "LOG_LEVEL=debug"}, env...)
 	p := &proc{t: t, name: name, cmd: cmd, log: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = p.log, p.log, stdin
-	// Wait must not hang on a stdin pipe the test never closed, once the
-	// process is gone.
-	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -90,12 +87,29 @@ func start(t *testing.T, name, bin string, env []string, stdin io.Reader, args .
 	}()
 	t.Cleanup(func() {
 		p.signal(syscall.SIGKILL)
-		<-p.done
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: Wait did not return after SIGKILL", name)
+		}
 		if t.Failed() {
 			t.Logf("---- %s log ----\n%s", name, p.log.String())
 		}
 	})
 	return p
+}
+
+// osPipe returns an OS pipe for a process's stdin: the child reads the file
+// itself, so Wait never waits on a copy from a pipe the test keeps open
+// (it would with an io.Pipe, even with WaitDelay).
+func osPipe(t *testing.T) (*os.File, *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(); _ = w.Close() })
+	return r, w
 }
 
 func (p *proc) signal(sig syscall.Signal) {

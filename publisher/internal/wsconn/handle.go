@@ -3,6 +3,7 @@ package wsconn
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -227,6 +228,13 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 		c.q.frame(c.errorFrame(f.ID, CodeInternal, "history is unavailable right now; retry the subscribe"))
 		return
 	}
+	// No snapshot for a channel resumed with since, or already delivered
+	// on this connection by another subscription: the latest event would
+	// jump over the ones between since (or the last one sent) and it.
+	snapshot = slices.DeleteFunc(snapshot, func(m *hub.Message) bool {
+		_, resumed := req.since[m.Event.Channel]
+		return resumed || c.covered(m.Event.Channel)
+	})
 	for _, ch := range fresh {
 		c.subs[ch] = struct{}{}
 	}
@@ -303,6 +311,16 @@ func (c *Conn) handleUnsubscribe(f clientFrame) {
 	}
 	c.unsubscribe(chs)
 	c.q.frame(encode(channelsFrame{Type: "unsubscribed", ID: f.ID, Channels: names(chs)}))
+}
+
+// covered reports whether the connection's subscriptions already include
+// ch, by name or by its kind's wildcard.
+func (c *Conn) covered(ch event.Channel) bool {
+	if _, ok := c.subs[ch]; ok {
+		return true
+	}
+	_, ok := c.subs[event.Channel{Kind: ch.Kind, Symbol: event.Wildcard}]
+	return ok
 }
 
 func (c *Conn) unsubscribe(chs []event.Channel) {

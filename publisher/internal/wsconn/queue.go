@@ -44,16 +44,21 @@ type queue struct {
 	aborted atomic.Bool
 	onAbort func()
 
-	mu         sync.Mutex
-	items      []item
-	spare      []item
-	bytes      int
-	conflate   map[event.Channel]int // index in items of the latest quote/bar, above high water
-	last       map[event.Channel]event.ID
-	recovering map[event.Channel]struct{} // concrete, or KIND:* for a kind
-	held       []*hub.Message
-	closeCode  CloseCode // once set, nothing more is queued
-	closeText  string
+	mu    sync.Mutex
+	items []item
+	spare []item
+	bytes int
+	// replayed and replayedBytes are the part of items and bytes that is
+	// replayed history: it does not count against the limits, which are
+	// for live events a client has not kept up with.
+	replayed      int
+	replayedBytes int
+	conflate      map[event.Channel]int // index in items of the latest quote/bar, above high water
+	last          map[event.Channel]event.ID
+	recovering    map[event.Channel]struct{} // concrete, or KIND:* for a kind
+	held          []*hub.Message
+	closeCode     CloseCode // once set, nothing more is queued
+	closeText     string
 }
 
 func newQueue(maxItems, maxBytes int) *queue {
@@ -118,7 +123,8 @@ func (q *queue) pushLive(m *hub.Message) bool {
 	}
 	size := len(m.Wire)
 	conflatable := ch.Kind == event.KindQuote || ch.Kind == event.KindBar
-	if conflatable && len(q.items) >= q.highWater {
+	live := len(q.items) - q.replayed
+	if conflatable && live >= q.highWater {
 		if i, ok := q.conflate[ch]; ok {
 			q.bytes += size - len(q.items[i].msg.Wire)
 			q.items[i].msg = m
@@ -126,11 +132,11 @@ func (q *queue) pushLive(m *hub.Message) bool {
 			return false // already counted as waiting
 		}
 	}
-	if len(q.items) >= q.maxItems || q.bytes+size > q.maxBytes {
+	if live >= q.maxItems || q.bytes-q.replayedBytes+size > q.maxBytes {
 		q.overflow()
 		return true
 	}
-	if conflatable && len(q.items) >= q.highWater {
+	if conflatable && live >= q.highWater {
 		if q.conflate == nil {
 			q.conflate = make(map[event.Channel]int)
 		}
@@ -151,6 +157,8 @@ func (q *queue) pushHistory(m *hub.Message) {
 	}
 	q.items = append(q.items, item{msg: m})
 	q.bytes += len(m.Wire)
+	q.replayed++
+	q.replayedBytes += len(m.Wire)
 	q.setLast(ch, m.Event.ID)
 }
 
@@ -168,6 +176,7 @@ func (q *queue) overflow() {
 	clear(q.held)
 	q.held = nil
 	q.bytes = 0
+	q.replayed, q.replayedBytes = 0, 0
 	clear(q.conflate)
 	q.closeCode, q.closeText = CloseSlowConsumer, "slow consumer: resume with since"
 	q.aborted.Store(true)
@@ -284,8 +293,9 @@ func (q *queue) releaseHeld() {
 			kept = append(kept, m)
 			continue
 		}
-		if q.closeCode == 0 {
-			q.pushLive(m)
+		q.pushLive(m)
+		if q.closeCode != 0 {
+			return // overflow (4008) emptied the queue and held
 		}
 	}
 	clear(q.held[len(kept):])
@@ -312,6 +322,7 @@ func (q *queue) take() ([]item, CloseCode, string) {
 	items := q.items
 	q.items, q.spare = q.spare[:0], nil
 	q.bytes = 0
+	q.replayed, q.replayedBytes = 0, 0
 	clear(q.conflate)
 	return items, q.closeCode, q.closeText
 }
