@@ -17,7 +17,7 @@ sleep 0.5
 export REDIS_URL="redis://127.0.0.1:$port/0" JWT_SECRET=bench-secret LOG_LEVEL=warn
 COLLECTOR_ADDR=127.0.0.1:0 COLLECTOR_RATE=$RATE COLLECTOR_FLUSH_INTERVAL=$FLUSH bin/collector 2>"$dir/collector.log" &
 pids+=($!)
-PUBLISHER_ADDR=127.0.0.1:$pport PUBLISHER_REPLICA_ID=bench PUBLISHER_MAX_CONNS_PER_USER=100000 bin/publisher 2>"$dir/publisher.log" &
+PUBLISHER_ADDR=127.0.0.1:$pport PUBLISHER_DEBUG_ADDR=${DEBUG_ADDR:-} PUBLISHER_REPLICA_ID=bench PUBLISHER_MAX_CONNS_PER_USER=100000 bin/publisher 2>"$dir/publisher.log" &
 pids+=($!)
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$pport/readyz" >/dev/null && break; sleep 0.1; done
 echo "flush=$FLUSH rate=$RATE events/s clients=$CLIENTS channels=$CHANNELS duration=$DURATION"

@@ -25,11 +25,14 @@ func NewMessage(e event.Event) *Message {
 	return &Message{Event: e, Wire: e.AppendWire(make([]byte, 0, 64+len(e.Data)))}
 }
 
-// Subscriber receives messages. Deliver is called with the hub's read lock
-// held, possibly from several goroutines at once (one per feed shard), and
-// must return at once.
+// Subscriber receives messages. Deliver queues one; it is called with the
+// hub's read lock held, possibly from several goroutines at once (one per
+// feed shard), and must return at once. It reports whether the subscriber
+// wants a Wake once the batch being published is all queued: a subscriber
+// woken per batch rather than per event writes one frame per batch.
 type Subscriber interface {
-	Deliver(m *Message)
+	Deliver(m *Message) (wake bool)
+	Wake()
 }
 
 // subscription is what the hub knows of one subscriber.
@@ -147,17 +150,26 @@ func (h *Hub) Remove(s Subscriber) {
 	delete(h.subs, s)
 }
 
-// Publish hands each message to every subscriber of its channel or kind.
+// Publish hands each message to every subscriber of its channel or kind,
+// then wakes each subscriber that asked for it, once.
 func (h *Hub) Publish(msgs []*Message) {
+	var wake []Subscriber
 	h.mu.RLock()
-	defer h.mu.RUnlock()
 	for _, m := range msgs {
 		for _, s := range h.byCh[m.Event.Channel] {
-			s.Deliver(m)
+			if s.Deliver(m) {
+				wake = append(wake, s)
+			}
 		}
 		for _, s := range h.byKnd[m.Event.Channel.Kind] {
-			s.Deliver(m)
+			if s.Deliver(m) {
+				wake = append(wake, s)
+			}
 		}
+	}
+	h.mu.RUnlock()
+	for _, s := range wake {
+		s.Wake()
 	}
 }
 

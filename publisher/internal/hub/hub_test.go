@@ -13,11 +13,14 @@ type recorder struct {
 	got []string
 }
 
-func (r *recorder) Deliver(m *Message) {
+func (r *recorder) Deliver(m *Message) bool {
 	r.mu.Lock()
 	r.got = append(r.got, m.Event.Channel.String())
 	r.mu.Unlock()
+	return false
 }
+
+func (r *recorder) Wake() {}
 
 func (r *recorder) take() []string {
 	r.mu.Lock()
@@ -111,7 +114,8 @@ func TestHubRemove(t *testing.T) {
 
 type nop struct{ n int }
 
-func (*nop) Deliver(*Message) {}
+func (*nop) Deliver(*Message) bool { return false }
+func (*nop) Wake()                 {}
 
 // BenchmarkPublish measures fan-out of one event to 1000 subscribers of its
 // channel: the hub's share of a delivery.

@@ -133,7 +133,10 @@ func New(d *Deps, ws *websocket.Conn, ident *auth.Identity) *Conn {
 }
 
 // Deliver implements hub.Subscriber: it queues m without blocking.
-func (c *Conn) Deliver(m *hub.Message) { c.q.deliver(m) }
+func (c *Conn) Deliver(m *hub.Message) bool { return c.q.deliver(m) }
+
+// Wake implements hub.Subscriber: the writer takes what was delivered.
+func (c *Conn) Wake() { c.q.wakeUp() }
 
 // Serve runs the connection until the client leaves, the connection is
 // closed for a reason of the protocol, or ctx ends (then the client gets

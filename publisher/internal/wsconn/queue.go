@@ -57,6 +57,7 @@ type queue struct {
 	last          map[event.Channel]event.ID
 	recovering    map[event.Channel]struct{} // concrete, or KIND:* for a kind
 	held          []*hub.Message
+	dirty         bool      // delivered since the last wake-up; a Wake is due
 	closeCode     CloseCode // once set, nothing more is queued
 	closeText     string
 }
@@ -87,12 +88,14 @@ func (q *queue) pending() bool {
 	return len(q.items) > 0 || q.closeCode != 0
 }
 
-// deliver queues a live event. Called by the hub; never blocks.
-func (q *queue) deliver(m *hub.Message) {
+// deliver queues a live event. Called by the hub; never blocks. It does
+// not wake the writer: it reports whether a wakeUp is due, which the hub
+// calls once after queuing a whole batch.
+func (q *queue) deliver(m *hub.Message) (wake bool) {
 	q.mu.Lock()
 	if q.closeCode != 0 {
 		q.mu.Unlock()
-		return
+		return false
 	}
 	queued := false
 	if len(q.recovering) > 0 && q.isRecovering(m.Event.Channel) {
@@ -105,13 +108,25 @@ func (q *queue) deliver(m *hub.Message) {
 		queued = q.pushLive(m)
 	}
 	aborted := q.closeCode == CloseSlowConsumer
-	q.mu.Unlock()
-	if aborted && q.onAbort != nil {
-		q.onAbort()
+	if queued && !q.dirty {
+		q.dirty, wake = true, true
 	}
-	if queued || aborted {
+	q.mu.Unlock()
+	if aborted {
+		if q.onAbort != nil {
+			q.onAbort()
+		}
 		q.signal()
 	}
+	return wake
+}
+
+// wakeUp makes the writer take what deliver queued.
+func (q *queue) wakeUp() {
+	q.mu.Lock()
+	q.dirty = false
+	q.mu.Unlock()
+	q.signal()
 }
 
 // pushLive queues m under the overflow policy; it reports whether anything
