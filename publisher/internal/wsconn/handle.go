@@ -120,18 +120,9 @@ func (c *Conn) validate(f clientFrame) (request, []byte) {
 		return request{}, c.errorFrame(f.ID, CodeBadRequest, `"channels" must be a non-empty array of channels`)
 	}
 	req := request{snapshot: f.Snapshot == nil || *f.Snapshot}
-	seen := make(map[event.Channel]bool, len(f.Channels))
-	var bad []string
-	var badMsg string
-	for _, s := range f.Channels {
-		ch, err := event.ParseChannel(s)
-		if err != nil {
-			bad = append(bad, clip(s))
-			if badMsg == "" {
-				badMsg = err.Error()
-			}
-			continue
-		}
+	chs, bad, badMsg := parseChannels(f.Channels)
+	seen := make(map[event.Channel]bool, len(chs))
+	for _, ch := range chs {
 		if !seen[ch] {
 			seen[ch] = true
 			req.channels = append(req.channels, ch)
@@ -291,20 +282,7 @@ func (c *Conn) handleUnsubscribe(f clientFrame) {
 		c.q.frame(c.errorFrame(f.ID, CodeBadRequest, `"channels" must be a non-empty array of channels`))
 		return
 	}
-	var chs []event.Channel
-	var bad []string
-	var badMsg string
-	for _, s := range f.Channels {
-		ch, err := event.ParseChannel(s)
-		if err != nil {
-			bad = append(bad, clip(s))
-			if badMsg == "" {
-				badMsg = err.Error()
-			}
-			continue
-		}
-		chs = append(chs, ch)
-	}
+	chs, bad, badMsg := parseChannels(f.Channels)
 	if len(bad) > 0 {
 		c.q.frame(c.errorFrame(f.ID, CodeInvalidChannel, badMsg, bad...))
 		return
@@ -328,6 +306,23 @@ func (c *Conn) unsubscribe(chs []event.Channel) {
 	for _, ch := range chs {
 		delete(c.subs, ch)
 	}
+}
+
+// parseChannels parses a frame's channel list: the channels that parse, the
+// (clipped) ones that do not, and the first reason why.
+func parseChannels(list []string) (chs []event.Channel, bad []string, badMsg string) {
+	for _, s := range list {
+		ch, err := event.ParseChannel(s)
+		if err != nil {
+			bad = append(bad, clip(s))
+			if badMsg == "" {
+				badMsg = err.Error()
+			}
+			continue
+		}
+		chs = append(chs, ch)
+	}
+	return chs, bad, badMsg
 }
 
 func names(chs []event.Channel) []string {
