@@ -20,6 +20,7 @@ import (
 type Options struct {
 	AppendOnly  bool   // persist with AOF, so a restart keeps the data
 	RequirePass string // password clients must give
+	TLS         bool   // TLS only, with a certificate from a CA of its own (CAFile)
 }
 
 // Server is one redis-server process. Its methods are safe for concurrent
@@ -29,7 +30,8 @@ type Server struct {
 	port    int
 	dir     string
 	opts    Options
-	cluster bool // a node of a Cluster
+	cluster bool      // a node of a Cluster
+	tls     *tlsFiles // set with Options.TLS
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -46,6 +48,9 @@ func Start(t testing.TB, opts ...Options) *Server {
 	if len(opts) > 0 {
 		s.opts = opts[0]
 	}
+	if s.opts.TLS {
+		s.tls = makeTLS(t, s.dir)
+	}
 	s.Restart()
 	t.Cleanup(s.Stop)
 	return s
@@ -54,17 +59,22 @@ func Start(t testing.TB, opts ...Options) *Server {
 // Addr is host:port of the server.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
-// URL is the redis:// URL of database 0, with the password if one is set.
+// URL is the redis:// (rediss:// with TLS, for host localhost) URL of
+// database 0, with the password if one is set.
 func (s *Server) URL() string {
-	if s.opts.RequirePass != "" {
-		return "redis://:" + s.opts.RequirePass + "@" + s.Addr() + "/0"
+	scheme, host := "redis://", s.Addr()
+	if s.tls != nil {
+		scheme, host = "rediss://", net.JoinHostPort("localhost", strconv.Itoa(s.port))
 	}
-	return "redis://" + s.Addr() + "/0"
+	if s.opts.RequirePass != "" {
+		return scheme + ":" + s.opts.RequirePass + "@" + host + "/0"
+	}
+	return scheme + host + "/0"
 }
 
 // Client returns a client of the server, closed at the test's cleanup.
 func (s *Server) Client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.opts.RequirePass})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.opts.RequirePass, TLSConfig: s.clientTLS()})
 	s.t.Cleanup(func() { _ = c.Close() })
 	return c
 }
@@ -91,11 +101,17 @@ func (s *Server) Restart() {
 	if s.cmd != nil {
 		s.t.Fatalf("redistest: restart of a running server")
 	}
-	args := []string{
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+	port := []string{"--port", strconv.Itoa(s.port)}
+	if s.tls != nil {
+		port = []string{"--port", "0", "--tls-port", strconv.Itoa(s.port),
+			"--tls-cert-file", s.tls.cert, "--tls-key-file", s.tls.key,
+			"--tls-ca-cert-file", s.tls.ca, "--tls-auth-clients", "no"}
+	}
+	args := append(port,
+		"--bind", "127.0.0.1",
 		"--dir", s.dir, "--save", "", "--daemonize", "no",
 		"--logfile", "", "--loglevel", "warning",
-	}
+	)
 	if s.opts.AppendOnly {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {
@@ -122,7 +138,7 @@ func (s *Server) Restart() {
 }
 
 func (s *Server) waitReady(limit time.Duration) error {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.opts.RequirePass, MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.opts.RequirePass, MaxRetries: -1, TLSConfig: s.clientTLS()})
 	defer c.Close()
 	deadline := time.Now().Add(limit)
 	for {
