@@ -23,7 +23,7 @@ const (
 	BlockTime   = 2 * time.Second
 	readCount   = 1000
 	backoffMin  = 50 * time.Millisecond
-	backoffMax  = 2 * time.Second
+	backoffMax  = 500 * time.Millisecond
 	callTimeout = 3 * time.Second
 )
 
