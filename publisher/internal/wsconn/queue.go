@@ -53,9 +53,9 @@ type queue struct {
 	// for live events a client has not kept up with.
 	replayed      int
 	replayedBytes int
-	conflate      map[event.Channel]int // index in items of the latest quote/bar, above high water
-	last          map[event.Channel]event.ID
-	recovering    map[event.Channel]struct{} // concrete, or KIND:* for a kind
+	conflate      map[event.Channel]int       // index in items of the latest quote/bar, above high water
+	last          map[event.Channel]*event.ID // pointers: one lookup per delivery
+	recovering    map[event.Channel]struct{}  // concrete, or KIND:* for a kind
 	held          []*hub.Message
 	dirty         bool      // delivered since the last wake-up; a Wake is due
 	closeCode     CloseCode // once set, nothing more is queued
@@ -133,7 +133,8 @@ func (q *queue) wakeUp() {
 // changed that the writer must see. q.mu is held.
 func (q *queue) pushLive(m *hub.Message) bool {
 	ch := m.Event.Channel
-	if last, ok := q.last[ch]; ok && !last.Less(m.Event.ID) {
+	last := q.last[ch]
+	if last != nil && !last.Less(m.Event.ID) {
 		return false
 	}
 	size := len(m.Wire)
@@ -143,7 +144,7 @@ func (q *queue) pushLive(m *hub.Message) bool {
 		if i, ok := q.conflate[ch]; ok {
 			q.bytes += size - len(q.items[i].msg.Wire)
 			q.items[i].msg = m
-			q.setLast(ch, m.Event.ID)
+			q.advance(last, ch, m.Event.ID)
 			return false // already counted as waiting
 		}
 	}
@@ -159,7 +160,7 @@ func (q *queue) pushLive(m *hub.Message) bool {
 	}
 	q.items = append(q.items, item{msg: m})
 	q.bytes += size
-	q.setLast(ch, m.Event.ID)
+	q.advance(last, ch, m.Event.ID)
 	return true
 }
 
@@ -167,7 +168,7 @@ func (q *queue) pushLive(m *hub.Message) bool {
 // limits (history is bounded by its own length). q.mu is held.
 func (q *queue) pushHistory(m *hub.Message) {
 	ch := m.Event.Channel
-	if last, ok := q.last[ch]; ok && !last.Less(m.Event.ID) {
+	if last := q.last[ch]; last != nil && !last.Less(m.Event.ID) {
 		return
 	}
 	q.items = append(q.items, item{msg: m})
@@ -178,10 +179,22 @@ func (q *queue) pushHistory(m *hub.Message) {
 }
 
 func (q *queue) setLast(ch event.Channel, id event.ID) {
-	if q.last == nil {
-		q.last = make(map[event.Channel]event.ID)
+	q.advance(q.last[ch], ch, id)
+}
+
+// advance records id as the last queued on ch, through last (the channel's
+// entry, already looked up by the caller) when there is one. q.mu is held.
+func (q *queue) advance(last *event.ID, ch event.Channel, id event.ID) {
+	if last != nil {
+		*last = id
+		return
 	}
-	q.last[ch] = id
+	if q.last == nil {
+		q.last = make(map[event.Channel]*event.ID)
+	}
+	p := new(event.ID) // not &id: that would move id to the heap on every call
+	*p = id
+	q.last[ch] = p
 }
 
 // overflow drops everything queued and closes with 4008. q.mu is held.
@@ -261,7 +274,7 @@ func (q *queue) release(chs []event.Channel, head [][]byte, since map[event.Chan
 		q.items = append(q.items, item{frame: b})
 	}
 	for c, id := range since {
-		if last, ok := q.last[c]; !ok || last.Less(id) {
+		if last := q.last[c]; last == nil || last.Less(id) {
 			q.setLast(c, id)
 		}
 	}
@@ -322,7 +335,7 @@ func (q *queue) releaseHeld() {
 func (q *queue) newer(msgs []*hub.Message) []*hub.Message {
 	out := msgs[:0:0]
 	for _, m := range msgs {
-		if last, ok := q.last[m.Event.Channel]; !ok || last.Less(m.Event.ID) {
+		if last := q.last[m.Event.Channel]; last == nil || last.Less(m.Event.ID) {
 			out = append(out, m)
 		}
 	}
