@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/tickwire/tickwire/collector/internal/derive"
@@ -34,6 +36,8 @@ type Config struct {
 	FeedLen       int64         `envconfig:"COLLECTOR_FEED_LEN" default:"100000"`      // approximate MAXLEN of each feed
 	HistoryLen    int64         `envconfig:"COLLECTOR_HISTORY_LEN" default:"1000"`     // approximate MAXLEN of each history
 	Retention     time.Duration `envconfig:"COLLECTOR_RETENTION" default:"10m"`        // history age limit; 0 keeps all
+	LeaseTTL      time.Duration `envconfig:"COLLECTOR_LEASE_TTL" default:"10s"`        // lease of the active collector; 0: no lease, always active
+	ID            string        `envconfig:"COLLECTOR_ID"`                             // holder id of the lease; "": host name and pid
 
 	ReplayFile   string  `envconfig:"COLLECTOR_REPLAY_FILE"`                   // CSV or JSONL file of the replay source
 	ReplaySpeed  float64 `envconfig:"COLLECTOR_REPLAY_SPEED" default:"1"`      // 1 real time, N times faster, 0 as fast as Redis takes it
@@ -49,6 +53,23 @@ type Config struct {
 	SurgeWindow    time.Duration `envconfig:"COLLECTOR_SURGE_WINDOW" default:"10s"`   // span of a surge, event time
 	SurgeVolumeX   float64       `envconfig:"COLLECTOR_SURGE_VOLUME_X" default:"4"`   // window volume over its average that is a surge; 0: off
 	SurgeBaseline  time.Duration `envconfig:"COLLECTOR_SURGE_BASELINE" default:"2m"`  // span before the window whose volume is the average
+}
+
+// minLeaseTTL is the shortest COLLECTOR_LEASE_TTL: renewals come every
+// third of it, and each must reach Redis within that third.
+const minLeaseTTL = 100 * time.Millisecond
+
+// holderID is the collector's id as lease holder: COLLECTOR_ID, or the
+// host name and process id.
+func (c Config) holderID() string {
+	if c.ID != "" {
+		return c.ID
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "collector"
+	}
+	return host + "-" + strconv.Itoa(os.Getpid())
 }
 
 // Validate checks the settings, each error naming its variable.
@@ -92,6 +113,9 @@ func (c Config) Validate() error {
 	}
 	if c.Retention < 0 {
 		return fmt.Errorf("COLLECTOR_RETENTION %v: want 0 (keep all) or more", c.Retention)
+	}
+	if c.LeaseTTL != 0 && c.LeaseTTL < minLeaseTTL {
+		return fmt.Errorf("COLLECTOR_LEASE_TTL %v: want 0 (no lease) or at least %v", c.LeaseTTL, minLeaseTTL)
 	}
 	if min := 2 * derive.MaxOut; c.Source != sourceSynthetic && c.Buffer < min {
 		return fmt.Errorf("COLLECTOR_BUFFER %d: want at least %d with a source that waits for room (replay, stdin)", c.Buffer, min)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -28,7 +30,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if cfg.Addr != ":9101" || cfg.Source != "synthetic" || len(cfg.Symbols) != 10 || cfg.Rate != 200 ||
 		cfg.MaxBatch != 1000 || cfg.Buffer != 100000 || cfg.FlushInterval.String() != "500ms" ||
-		cfg.Retention.String() != "10m0s" || cfg.StreamPrefix != "md" {
+		cfg.Retention.String() != "10m0s" || cfg.StreamPrefix != "md" || cfg.LeaseTTL.String() != "10s" || cfg.ID != "" {
 		t.Errorf("unexpected defaults: %+v", cfg)
 	}
 	if cfg.ReplayFile != "" || cfg.ReplaySpeed != 1 || cfg.ReplayLoop || cfg.ReplaySymbol != "" || cfg.ReplayStrict {
@@ -79,6 +81,9 @@ func TestConfigValidate(t *testing.T) {
 		{"zero history", map[string]string{"COLLECTOR_HISTORY_LEN": "0"}, "COLLECTOR_HISTORY_LEN"},
 		{"negative retention", map[string]string{"COLLECTOR_RETENTION": "-1m"}, "COLLECTOR_RETENTION"},
 		{"empty addr", map[string]string{"COLLECTOR_ADDR": ""}, "COLLECTOR_ADDR"},
+		{"lease off", map[string]string{"COLLECTOR_LEASE_TTL": "0"}, ""},
+		{"short lease", map[string]string{"COLLECTOR_LEASE_TTL": "50ms"}, "COLLECTOR_LEASE_TTL"},
+		{"negative lease", map[string]string{"COLLECTOR_LEASE_TTL": "-1s"}, "COLLECTOR_LEASE_TTL"},
 		{"common checked", map[string]string{"STREAM_SHARDS": "0"}, "STREAM_SHARDS"},
 	}
 	for _, tt := range tests {
@@ -108,4 +113,18 @@ func TestConfigRedacted(t *testing.T) {
 	if s := fmt.Sprintf("%+v", cfg.Redacted()); strings.Contains(s, "s3cret") {
 		t.Errorf("redacted config shows the password: %s", s)
 	}
+}
+
+func TestConfigHolderID(t *testing.T) {
+	t.Run("set", func(t *testing.T) {
+		if id := loadConfig(t, map[string]string{"COLLECTOR_ID": "east-1"}).holderID(); id != "east-1" {
+			t.Errorf("holderID = %q, want COLLECTOR_ID", id)
+		}
+	})
+	t.Run("default", func(t *testing.T) {
+		want := "-" + strconv.Itoa(os.Getpid())
+		if id := loadConfig(t, nil).holderID(); !strings.HasSuffix(id, want) || len(id) <= len(want) {
+			t.Errorf("default holderID = %q, want host name and %s", id, want)
+		}
+	})
 }

@@ -71,6 +71,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	log.Info("collector starting", "config", cfg.Redacted())
 	redis.SetLogger(obs.RedisLogger{Log: log.With("component", "go-redis")}) // process-wide, like the log itself
+	return runConfig(ctx, log, cfg)
+}
+
+// runConfig is run after the configuration is read and checked; tests call
+// it to run several collectors in one process.
+func runConfig(ctx context.Context, log *slog.Logger, cfg Config) error {
 	layout, err := cfg.Layout()
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -90,11 +96,29 @@ func run(ctx context.Context, log *slog.Logger) error {
 		FeedLen: cfg.FeedLen, HistoryLen: cfg.HistoryLen, Retention: cfg.Retention,
 	})
 
+	leaderMetrics, err := newLeaderMetrics(reg)
+	if err != nil {
+		return err
+	}
+	var lead *leader // nil: no lease, always active
+	var out batch.Writer = writer
+	if cfg.LeaseTTL > 0 {
+		lease, err := streams.NewLease(client, layout.Leader(), cfg.holderID(), cfg.LeaseTTL)
+		if err != nil {
+			return fmt.Errorf("COLLECTOR_LEASE_TTL: %w", err)
+		}
+		lead = newLeader(lease, writer, log, leaderMetrics)
+		out = lead
+		log.Info("collector lease", "key", layout.Leader(), "holder", cfg.holderID(), "ttl", cfg.LeaseTTL)
+	} else {
+		leaderMetrics.Active.Set(1)
+	}
+
 	metrics, err := batch.NewMetrics(reg)
 	if err != nil {
 		return err
 	}
-	batcher, err := batch.New(writer, batch.Config{
+	batcher, err := batch.New(out, batch.Config{
 		FlushInterval: cfg.FlushInterval,
 		MaxBatch:      cfg.MaxBatch,
 		Buffer:        cfg.Buffer,
@@ -122,6 +146,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
 	log.Info("collector running", "addr", ln.Addr().String(), "source", cfg.Source)
 
+	if lead != nil {
+		lead.Start(ctx)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	pumped := make(chan struct{})
 	g.Go(func() error {
@@ -129,6 +156,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return pump(gctx, src, stage, batcher)
 	})
 	g.Go(func() error { return serve(srv, ln, pumped) })
+	if lead != nil {
+		// Renews until the final flush is done, then releases the lease.
+		g.Go(func() error { return lead.Run(gctx, pumped) })
+	}
 	if err := g.Wait(); err != nil {
 		return err // main logs it
 	}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tickwire/tickwire/collector/internal/batch"
+	"github.com/tickwire/tickwire/shared/event"
+	"github.com/tickwire/tickwire/shared/streams"
+)
+
+// errLeaseUnknown is what a write returns while the last renewal of the
+// lease failed, or none has completed yet: the batcher keeps the events and
+// retries, as it does when Redis is down.
+var errLeaseUnknown = errors.New("collector lease state unknown")
+
+// leaseMode is what the collector may do with a batch.
+type leaseMode int
+
+const (
+	modeUnknown leaseMode = iota // no renewal answered yet, or the last failed
+	modeActive                   // lease held and renewed recently: write
+	modeStandby                  // another has the lease, or ours is stale: discard
+)
+
+// leaderMetrics are the lease's Prometheus metrics.
+type leaderMetrics struct {
+	Active    prometheus.Gauge
+	Discarded prometheus.Counter
+}
+
+func newLeaderMetrics(reg prometheus.Registerer) (*leaderMetrics, error) {
+	m := &leaderMetrics{
+		Active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tickwire_collector_active",
+			Help: "1 while this collector holds the lease and writes to Redis, 0 while it stands by.",
+		}),
+		Discarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tickwire_collector_standby_discarded_total",
+			Help: "Events not written because another collector held the lease.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.Active, m.Discarded} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register collector lease metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// leader keeps the collector's lease: Run renews it every TTL/3, and Write
+// (the batcher's Writer) writes only while the lease was renewed less than
+// TTL*2/3 ago. Write and Run may run concurrently.
+type leader struct {
+	lease *streams.Lease
+	w     batch.Writer
+	log   *slog.Logger
+	m     *leaderMetrics
+
+	mu      sync.Mutex
+	held    bool      // the last renewal answered that we hold the lease
+	err     error     // the last renewal failed; nil before the first
+	renewed time.Time // start of the last renewal that held the lease
+	logged  leaseMode // mode last logged
+	started bool      // a renewal has answered
+}
+
+func newLeader(lease *streams.Lease, w batch.Writer, log *slog.Logger, m *leaderMetrics) *leader {
+	return &leader{lease: lease, w: w, log: log.With("component", "lease"), m: m}
+}
+
+// Start makes the first renewal, so that the first batch finds the lease
+// state known; it does not fail: an error leaves the state unknown.
+func (l *leader) Start(ctx context.Context) { l.renew(ctx, l.lease.TTL()/3) }
+
+// Run renews the lease every TTL/3 until stop is closed, then releases it
+// so that a standby collector takes over at once. It is meant to be stopped
+// after the final flush: renewals go on while ctx has ended and the flush
+// runs.
+func (l *leader) Run(ctx context.Context, stop <-chan struct{}) error {
+	ctx = context.WithoutCancel(ctx)
+	every := l.lease.TTL() / 3
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			l.releaseLease(ctx)
+			return nil
+		case <-t.C:
+			l.renew(ctx, every)
+		}
+	}
+}
+
+// renew acquires or extends the lease, bounded by timeout, and records the
+// answer.
+func (l *leader) renew(ctx context.Context, timeout time.Duration) {
+	start := time.Now()
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	held, err := l.lease.Acquire(rctx)
+	cancel()
+	l.mu.Lock()
+	l.held, l.err, l.started = held, err, true
+	if held {
+		l.renewed = start
+	}
+	mode, changed := l.modeLocked(start), false
+	if mode != l.logged {
+		l.logged, changed = mode, true
+	}
+	l.mu.Unlock()
+	if mode == modeActive {
+		l.m.Active.Set(1)
+	} else {
+		l.m.Active.Set(0)
+	}
+	if changed {
+		l.logMode(ctx, mode, err, timeout)
+	}
+}
+
+// logMode logs a change of mode; timeout bounds the look-up of the
+// holder that a standby names.
+func (l *leader) logMode(ctx context.Context, mode leaseMode, err error, timeout time.Duration) {
+	switch mode {
+	case modeActive:
+		l.log.Info("active: lease acquired")
+	case modeStandby:
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		holder, _ := l.lease.Holder(ctx) // for the log only
+		cancel()
+		l.log.Info("standby: another collector holds the lease", "holder", holder)
+	default:
+		l.log.Warn("lease renewal failed; buffering events until it succeeds", "err", err)
+	}
+}
+
+// releaseLease gives the lease up, if held, within one renewal period.
+func (l *leader) releaseLease(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, l.lease.TTL()/3)
+	defer cancel()
+	l.m.Active.Set(0)
+	l.mu.Lock()
+	l.held = false
+	l.mu.Unlock()
+	if err := l.lease.Release(ctx); err != nil {
+		l.log.Warn("release lease", "err", err)
+		return
+	}
+	l.log.Info("lease released")
+}
+
+// mode is what a write starting at now may do.
+func (l *leader) mode(now time.Time) leaseMode {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.modeLocked(now)
+}
+
+func (l *leader) modeLocked(now time.Time) leaseMode {
+	switch {
+	case !l.started || l.err != nil:
+		return modeUnknown
+	case l.held && now.Sub(l.renewed) < l.lease.TTL()*2/3:
+		return modeActive
+	default: // another holds it, or our last renewal is too old to trust
+		return modeStandby
+	}
+}
+
+// Write writes events while the lease is held and fresh, discards them
+// (reporting them written) on standby, and returns them unwritten with
+// errLeaseUnknown while the lease state is unknown.
+func (l *leader) Write(ctx context.Context, events []event.Event) ([]event.Event, error) {
+	switch l.mode(time.Now()) {
+	case modeActive:
+		return l.w.Write(ctx, events)
+	case modeStandby:
+		l.m.Active.Set(0) // also when our own renewal is stale
+		l.m.Discarded.Add(float64(len(events)))
+		return nil, nil
+	default:
+		l.mu.Lock()
+		err := l.err
+		l.mu.Unlock()
+		if err != nil {
+			return events, fmt.Errorf("%w: %w", errLeaseUnknown, err)
+		}
+		return events, errLeaseUnknown
+	}
+}
