@@ -3,9 +3,10 @@ SHELL   := /bin/bash
 GO      ?= go
 MODULES := ./shared/... ./collector/... ./publisher/... ./e2e/...
 BENCHTIME ?= 2s
-STATICCHECK ?= 2026.2.2
+# staticcheck ships in honnef.co/go/tools; the proxy serves its module versions.
+STATICCHECK ?= v0.8.2
 
-.PHONY: all build run test bench lint fuzz soak clean
+.PHONY: all build run test bench lint fmt-check staticcheck fuzz soak clean
 
 all: build
 
@@ -16,9 +17,10 @@ build:
 run: build
 	@scripts/run.sh
 
-test:
+test: fmt-check
 	@scripts/ensure-redis.sh
 	$(GO) vet $(MODULES)
+	@$(MAKE) --no-print-directory staticcheck
 	@if command -v node >/dev/null; then node --test publisher/internal/web/static/test/; \
 	  else echo "node not installed: skipping the JavaScript client's tests"; fi
 	$(GO) test -race -count=1 -timeout 15m $(MODULES)
@@ -27,11 +29,19 @@ bench:
 	@scripts/ensure-redis.sh
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(MODULES)
 
-lint:
-	@out=$$(gofmt -l shared collector publisher); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+lint: fmt-check staticcheck
 	$(GO) vet $(MODULES)
-	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK)
-	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck $(MODULES)
+
+fmt-check:
+	@out=$$(gofmt -l shared collector publisher e2e); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# staticcheck is installed (pinned) into GOPATH/bin when that version is missing.
+STATICCHECK_BIN = $(shell $(GO) env GOPATH)/bin/staticcheck
+staticcheck:
+	@if ! "$(STATICCHECK_BIN)" -version 2>/dev/null | grep -q "$(STATICCHECK:v%=%)"; then \
+	  echo "==> installing staticcheck $(STATICCHECK)"; \
+	  $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK); fi
+	"$(STATICCHECK_BIN)" $(MODULES)
 
 FUZZTIME ?= 30s
 fuzz:
