@@ -36,3 +36,35 @@ func BenchmarkEmit(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/float64(b.N), "out/op")
 }
+
+// BenchmarkCloseQuiet measures one tick of the quiet-bar timer (Run's
+// every quietEvery) on a stage that has seen 100 000 symbols: idle, all
+// their bars closed already; open, every bar open and not yet due.
+func BenchmarkCloseQuiet(b *testing.B) {
+	const symbols = 100_000
+	for _, open := range []bool{false, true} {
+		name := "idle"
+		if open {
+			name = "open"
+		}
+		b.Run(name, func(b *testing.B) {
+			cfg := Config{Bars: true, CloseQuiet: true}
+			st, err := New(cfg, func(event.Event) {}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+			if err != nil {
+				b.Fatal(err)
+			}
+			clock := time.Unix(1764340200, 0)
+			st.now = func() time.Time { return clock }
+			for i := range symbols {
+				st.Emit(tradeEv(fmt.Sprintf("SYM%d", i), 1764340200000, 100, 1))
+			}
+			if !open {
+				st.closeQuiet(clock.Add(2 * time.Second))
+			}
+			b.ResetTimer()
+			for range b.N {
+				st.closeQuiet(clock.Add(500 * time.Millisecond))
+			}
+		})
+	}
+}
