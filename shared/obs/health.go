@@ -2,7 +2,9 @@ package obs
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -45,3 +47,61 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // WriteJSON writes v as a JSON response with status; for handlers of other
 // packages that answer the same way.
 func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
+
+// Bounds of an HTTP connection, the defaults of ServerLimits.
+const (
+	// DefaultReadHeaderTimeout bounds reading a request's headers.
+	DefaultReadHeaderTimeout = 5 * time.Second
+	// DefaultReadTimeout bounds reading a whole request. A handler that
+	// hijacks the connection must clear the deadline it leaves
+	// (gorilla/websocket's Upgrade does).
+	DefaultReadTimeout = 10 * time.Second
+	// DefaultIdleTimeout is how long a keep-alive connection may wait for
+	// its next request before the server closes it.
+	DefaultIdleTimeout = 60 * time.Second
+	// DefaultMaxHeaderBytes bounds a request's headers: a JWT fits many
+	// times over; net/http's own default is 1 MB.
+	DefaultMaxHeaderBytes = 32 << 10
+)
+
+// ServerLimits bound what one HTTP connection may hold; a zero field takes
+// its default above.
+type ServerLimits struct {
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+}
+
+// withDefaults fills the zero fields.
+func (l ServerLimits) withDefaults() ServerLimits {
+	if l.ReadHeaderTimeout <= 0 {
+		l.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if l.ReadTimeout <= 0 {
+		l.ReadTimeout = DefaultReadTimeout
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = DefaultIdleTimeout
+	}
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	return l
+}
+
+// NewServer returns an HTTP server for h whose connections are bounded by
+// lim: without an idle timeout, every idle keep-alive connection would
+// keep its goroutine and socket for ever. The server's own errors (bad
+// handshakes, accept retries) go to log at debug level.
+func NewServer(h http.Handler, log *slog.Logger, lim ServerLimits) *http.Server {
+	lim = lim.withDefaults()
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		ReadTimeout:       lim.ReadTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
