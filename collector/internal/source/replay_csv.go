@@ -54,7 +54,7 @@ var roleNames = map[string]role{
 // expectedColumns says, in errors, what a header needs.
 const expectedColumns = "want a header row with a time column (time, timestamp, date, datetime or ts), " +
 	"a symbol column (symbol, ticker or sym) unless a default symbol is set, and the columns of at least one kind: " +
-	"price and size (or qty, volume) for trades, bid and ask for quotes, open, high, low and close for bars"
+	"price (size, qty or volume optional) for trades, bid and ask for quotes, open, high, low and close for bars"
 
 // foldName folds a header name for matching: lower case, without spaces,
 // underscores, hyphens and dots ("Bid Size" and "bid_size" are alike).
@@ -98,7 +98,7 @@ func parseHeader(rec []string, haveSymbol bool) (csvColumns, error) {
 		missing = append(missing, "no symbol column and no default symbol")
 	}
 	if !c.trades() && !c.quotes() && !c.bars() {
-		missing = append(missing, "no price and size, bid and ask, or open, high, low and close")
+		missing = append(missing, "no price, bid and ask, or open, high, low and close")
 	}
 	if len(missing) > 0 {
 		return c, fmt.Errorf("%w in header %q (%s): %s", ErrNoUsableColumns,
@@ -108,9 +108,9 @@ func parseHeader(rec []string, haveSymbol bool) (csvColumns, error) {
 }
 
 func (c *csvColumns) has(r role) bool { return c.idx[r] >= 0 }
-func (c *csvColumns) trades() bool {
-	return c.has(rolePrice) && (c.has(roleSize) || c.has(roleVolume))
-}
+// trades: a price makes a trade; its size is optional (0 when absent), as
+// a file of prices only (symbol,date,price) is the commonest kind.
+func (c *csvColumns) trades() bool { return c.has(rolePrice) }
 func (c *csvColumns) quotes() bool { return c.has(roleBid) && c.has(roleAsk) }
 func (c *csvColumns) bars() bool {
 	return c.has(roleOpen) && c.has(roleHigh) && c.has(roleLow) && c.has(roleClose)
@@ -208,7 +208,7 @@ func (c *csvColumns) parseTrade(rec []string, p *parsedRow) error {
 	if !c.has(roleSize) {
 		sizeRole, name = roleVolume, "volume"
 	}
-	p.trade.Size, err = c.number(rec, sizeRole, name, true, false)
+	p.trade.Size, err = c.number(rec, sizeRole, name, false, false)
 	return err
 }
 

@@ -39,8 +39,9 @@ func TestParseHeader(t *testing.T) {
 		{"no time", "symbol,price,size", false, nil, "no time column"},
 		{"no symbol", "time,price,size", false, nil, "no symbol column and no default symbol"},
 		{"no symbol but default", "time,price,size", true, map[role]int{roleTime: 0, rolePrice: 1, roleSize: 2}, ""},
-		{"price without size", "time,symbol,price", false, nil, "no price and size"},
-		{"bid without ask", "time,symbol,bid,bid_size", false, nil, "no price and size"},
+		{"price without size", "time,symbol,price", false, map[role]int{roleTime: 0, roleSymbol: 1, rolePrice: 2}, ""},
+		{"prices only, by date", "symbol,date,price", false, map[role]int{roleSymbol: 0, roleDate: 1, rolePrice: 2}, ""},
+		{"bid without ask", "time,symbol,bid,bid_size", false, nil, "no price, bid and ask"},
 		{"incomplete bar", "time,symbol,open,high,low", false, nil, "open, high, low and close"},
 		{"nothing known", "a,b,c", false, nil, "no time column"},
 	}
@@ -181,6 +182,10 @@ func TestParseRow(t *testing.T) {
 			"trade:AAPL", `{"price":189.23,"size":100}`},
 		{"trade size from volume", "time,symbol,price,volume", ts + ",AAPL,189.23,100", "",
 			"trade:AAPL", `{"price":189.23,"size":100}`},
+		{"trade without size", rowHeader, ts + ",AAPL,189.23,,,,,,,,,,,", "",
+			"trade:AAPL", `{"price":189.23,"size":0}`},
+		{"prices only", "symbol,date,price", "SPY,2025-11-28,602.5", "",
+			"trade:SPY", `{"price":602.5,"size":0}`},
 		{"trade of size 0", rowHeader, ts + ",AAPL,189.23,0,,,,,,,,,,", "",
 			"trade:AAPL", `{"price":189.23,"size":0}`},
 		{"quote", rowHeader, ts + ",AAPL,,,189.22,189.24,300,500,,,,,,", "",
@@ -222,7 +227,7 @@ func TestParseRow(t *testing.T) {
 				t.Errorf("got %s %s, want %s %s", e.Channel, e.Data, tt.wantCh, tt.wantData)
 			}
 			wantTS := int64(ms)
-			if tt.name == "daily bar" || tt.name == "date column alone" {
+			if tt.name == "daily bar" || tt.name == "date column alone" || tt.name == "prices only" {
 				wantTS = 1764288000000
 			}
 			if e.TS != wantTS {
@@ -252,7 +257,6 @@ func TestParseRowRefuses(t *testing.T) {
 		{"price overflows", ts + ",AAPL,1e999,100,,,,,,,,,,", "not a number"},
 		{"price zero", ts + ",AAPL,0,100,,,,,,,,,,", "price 0: want more than 0"},
 		{"price negative", ts + ",AAPL,-1,100,,,,,,,,,,", "want more than 0"},
-		{"trade without size", ts + ",AAPL,189.23,,,,,,,,,,,", "no size"},
 		{"size negative", ts + ",AAPL,189.23,-5,,,,,,,,,,", "size -5: want 0 or more"},
 		{"size with unit", ts + ",AAPL,189.23,100sh,,,,,,,,,,", "not a number"},
 		{"bid without ask", ts + ",AAPL,,,189.22,,,,,,,,,", "no ask"},
