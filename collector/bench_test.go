@@ -15,6 +15,7 @@ import (
 
 	"github.com/tickwire/tickwire/collector/internal/batch"
 	"github.com/tickwire/tickwire/collector/internal/derive"
+	"github.com/tickwire/tickwire/collector/internal/pipeline"
 	"github.com/tickwire/tickwire/shared/config"
 	"github.com/tickwire/tickwire/shared/redistest"
 	"github.com/tickwire/tickwire/shared/streams"
@@ -135,7 +136,7 @@ func replayOnce(b *testing.B, env map[string]string) float64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := pump(context.Background(), src, stage, bt); err != nil {
+	if err := pipeline.New(src, stage, bt).Run(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	if n := testutil.ToFloat64(m.Dropped); n != 0 {

@@ -13,12 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/redistest"
-	"github.com/tickwire/tickwire/shared/streams"
 )
 
 // metric returns the value of an unlabelled metric served on addr.
@@ -148,62 +144,4 @@ func TestLeaseStandbyTakesOver(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// nopWriter counts what it is asked to write.
-type nopWriter struct{ n int }
-
-func (w *nopWriter) Write(_ context.Context, evs []event.Event) ([]event.Event, error) {
-	w.n += len(evs)
-	return nil, nil
-}
-
-// TestLeaderWrite checks each mode of the lease-gated writer.
-func TestLeaderWrite(t *testing.T) {
-	srv := redistest.Start(t)
-	rdb := srv.Client()
-	m, err := newLeaderMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	newL := func(holder string) (*leader, *nopWriter) {
-		lease, err := streams.NewLease(rdb, "w:collector:leader", holder, time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := &nopWriter{}
-		return newLeader(lease, w, slog.New(slog.NewTextHandler(io.Discard, nil)), m), w
-	}
-	evs := []event.Event{{TS: 1}, {TS: 2}}
-	write := func(l *leader) ([]event.Event, error) { return l.Write(t.Context(), evs) }
-
-	a, aw := newL("a")
-	if un, err := write(a); !errors.Is(err, errLeaseUnknown) || len(un) != 2 {
-		t.Errorf("before any renewal: %d unwritten, %v; want 2 and errLeaseUnknown", len(un), err)
-	}
-	a.renew(t.Context(), time.Second)
-	if un, err := write(a); err != nil || len(un) != 0 || aw.n != 2 {
-		t.Errorf("active: %d unwritten, %v, %d written; want all written", len(un), err, aw.n)
-	}
-
-	b, bw := newL("b")
-	b.renew(t.Context(), time.Second)
-	if un, err := write(b); err != nil || len(un) != 0 || bw.n != 0 {
-		t.Errorf("standby: %d unwritten, %v, %d written; want all discarded", len(un), err, bw.n)
-	}
-
-	a.mu.Lock()
-	a.renewed = time.Now().Add(-time.Minute * 2 / 3)
-	a.mu.Unlock()
-	if un, err := write(a); err != nil || len(un) != 0 || aw.n != 2 {
-		t.Errorf("stale lease: %d unwritten, %v, %d written; want all discarded", len(un), err, aw.n-2)
-	}
-
-	srv.Stop()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-	defer cancel()
-	a.renew(ctx, time.Second)
-	if un, err := write(a); !errors.Is(err, errLeaseUnknown) || len(un) != 2 {
-		t.Errorf("redis down: %d unwritten, %v; want 2 and errLeaseUnknown", len(un), err)
-	}
 }

@@ -17,11 +17,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tickwire/tickwire/collector/internal/batch"
 	"github.com/tickwire/tickwire/collector/internal/derive"
+	"github.com/tickwire/tickwire/collector/internal/lease"
+	"github.com/tickwire/tickwire/collector/internal/pipeline"
 	"github.com/tickwire/tickwire/shared/config"
 	"github.com/tickwire/tickwire/shared/obs"
 	"github.com/tickwire/tickwire/shared/streams"
@@ -31,7 +34,6 @@ import (
 const (
 	finalFlushTimeout = 5 * time.Second // writing what is buffered
 	shutdownTimeout   = 5 * time.Second // draining HTTP requests
-	readHeaderTimeout = 5 * time.Second
 )
 
 func main() {
@@ -75,14 +77,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 }
 
 // runConfig is run after the configuration is read and checked; tests call
-// it to run several collectors in one process.
+// it to run several collectors in one process. It wires the parts, runs
+// them in an errgroup and stops them in order: the source, then the final
+// flush (still under the lease), then the lease is released and HTTP shut
+// down, and Redis closes last.
 func runConfig(ctx context.Context, log *slog.Logger, cfg Config) error {
-	layout, err := cfg.Layout()
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
 	reg := obs.NewRegistry()
-
 	client, err := cfg.NewRedis(config.ClientOptions{Name: "tickwire-collector", MaxRetries: -1})
 	if err != nil {
 		return fmt.Errorf("redis client: %w", err)
@@ -92,29 +92,15 @@ func runConfig(ctx context.Context, log *slog.Logger, cfg Config) error {
 			log.Warn("close redis client", "err", err)
 		}
 	}()
+	layout, _ := cfg.Layout() // checked by Validate
 	writer := streams.NewWriter(client, layout, streams.WriterConfig{
 		FeedLen: cfg.FeedLen, HistoryLen: cfg.HistoryLen, Retention: cfg.Retention,
 	})
-
-	leaderMetrics, err := newLeaderMetrics(reg)
+	keeper, out, err := newKeeper(cfg, client, layout, writer, log, reg)
 	if err != nil {
 		return err
 	}
-	var lead *leader // nil: no lease, always active
-	var out batch.Writer = writer
-	if cfg.LeaseTTL > 0 {
-		lease, err := streams.NewLease(client, layout.Leader(), cfg.holderID(), cfg.LeaseTTL)
-		if err != nil {
-			return fmt.Errorf("COLLECTOR_LEASE_TTL: %w", err)
-		}
-		lead = newLeader(lease, writer, log, leaderMetrics)
-		out = lead
-		log.Info("collector lease", "key", layout.Leader(), "holder", cfg.holderID(), "ttl", cfg.LeaseTTL)
-	} else {
-		leaderMetrics.Active.Set(1)
-	}
-
-	metrics, err := batch.NewMetrics(reg)
+	batchMetrics, err := batch.NewMetrics(reg)
 	if err != nil {
 		return err
 	}
@@ -124,7 +110,7 @@ func runConfig(ctx context.Context, log *slog.Logger, cfg Config) error {
 		Buffer:        cfg.Buffer,
 		FinalFlush:    finalFlushTimeout,
 		Ping:          func(ctx context.Context) error { return client.Ping(ctx).Err() },
-	}, log, metrics)
+	}, log, batchMetrics)
 	if err != nil {
 		return fmt.Errorf("batcher: %w", err)
 	}
@@ -136,6 +122,7 @@ func runConfig(ctx context.Context, log *slog.Logger, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	pipe := pipeline.New(src, stage, batcher)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -143,26 +130,54 @@ func runConfig(ctx context.Context, log *slog.Logger, cfg Config) error {
 	}
 	mux := http.NewServeMux()
 	obs.Mount(mux, reg, batcher.Ready)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
+	srv := obs.NewServer(mux, log, obs.ServerLimits{})
 	log.Info("collector running", "addr", ln.Addr().String(), "source", cfg.Source)
 
-	if lead != nil {
-		lead.Start(ctx)
+	if keeper != nil {
+		keeper.Start(ctx) // the first batch then finds the lease state known
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	pumped := make(chan struct{})
+	// afterPipe ends once the pipeline has made its final flush: the lease
+	// is kept, and health served, until then.
+	afterPipe, pipeDone := context.WithCancel(context.WithoutCancel(ctx))
+	defer pipeDone()
 	g.Go(func() error {
-		defer close(pumped)
-		return pump(gctx, src, stage, batcher)
+		defer pipeDone()
+		return pipe.Run(gctx)
 	})
-	g.Go(func() error { return serve(srv, ln, pumped) })
-	if lead != nil {
-		// Renews until the final flush is done, then releases the lease.
-		g.Go(func() error { return lead.Run(gctx, pumped) })
+	g.Go(func() error {
+		err := obs.Serve(afterPipe, srv, ln, shutdownTimeout)
+		pipeDone() // a failed server stops the rest too
+		return err
+	})
+	if keeper != nil {
+		g.Go(func() error { return keeper.Run(afterPipe) })
 	}
 	if err := g.Wait(); err != nil {
 		return err // main logs it
 	}
 	log.Info("collector stopped")
 	return nil
+}
+
+// newKeeper returns the lease keeper (nil without a lease,
+// COLLECTOR_LEASE_TTL=0) and the writer the batcher writes through: the
+// keeper, or w itself when there is no lease.
+func newKeeper(cfg Config, client redis.UniversalClient, layout streams.Layout, w *streams.Writer,
+	log *slog.Logger, reg prometheus.Registerer) (*lease.Keeper, batch.Writer, error) {
+	m, err := lease.NewMetrics(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.LeaseTTL == 0 {
+		m.Active.Set(1)
+		return nil, w, nil
+	}
+	l, err := streams.NewLease(client, layout.Leader(), cfg.holderID(), cfg.LeaseTTL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("COLLECTOR_LEASE_TTL: %w", err)
+	}
+	log.Info("collector lease", "key", layout.Leader(), "holder", cfg.holderID(), "ttl", cfg.LeaseTTL)
+	k := lease.New(l, w, log, m)
+	return k, k, nil
 }

@@ -1,8 +1,11 @@
 package obs
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -104,4 +107,25 @@ func NewServer(h http.Handler, log *slog.Logger, lim ServerLimits) *http.Server 
 		MaxHeaderBytes:    lim.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+}
+
+// Serve serves srv on ln until ctx ends, then shuts it down, letting
+// requests in progress finish within drain. It returns nil after a clean
+// shutdown, and the error otherwise.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener, drain time.Duration) error {
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("http serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-served // Serve returns as soon as Shutdown closes the listener
+	if err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
 }

@@ -45,9 +45,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"sync"
 	"time"
@@ -101,25 +99,6 @@ type Config struct {
 	SurgeBaseline time.Duration
 }
 
-// Validate checks the settings.
-func (c Config) Validate() error {
-	switch {
-	case c.Warmup < 0:
-		return fmt.Errorf("warm-up %d: want 0 or more", c.Warmup)
-	case c.Cooldown < 0:
-		return fmt.Errorf("cooldown %v: want 0 or more", c.Cooldown)
-	case !(c.SurgePct >= 0) || math.IsInf(c.SurgePct, 0):
-		return fmt.Errorf("surge percent %v: want 0 (off) or more", c.SurgePct)
-	case !(c.SurgeVolumeX >= 0) || math.IsInf(c.SurgeVolumeX, 0):
-		return fmt.Errorf("surge volume multiple %v: want 0 (off) or more", c.SurgeVolumeX)
-	case (c.SurgePct > 0 || c.SurgeVolumeX > 0) && c.SurgeWindow < time.Millisecond:
-		return fmt.Errorf("surge window %v: want at least 1ms", c.SurgeWindow)
-	case c.SurgeVolumeX > 0 && c.SurgeBaseline < c.SurgeWindow:
-		return fmt.Errorf("surge baseline %v: want at least the surge window (%v)", c.SurgeBaseline, c.SurgeWindow)
-	}
-	return nil
-}
-
 // Stage passes events on and adds the bars and signals derived from them.
 type Stage struct {
 	cfg Config
@@ -140,11 +119,9 @@ type symbol struct {
 }
 
 // New returns a Stage passing events to out, and registers its metrics on
-// reg.
+// reg. cfg is taken as given: the collector's Config.Validate checks it,
+// once, beside its defaults.
 func New(cfg Config, out func(event.Event), log *slog.Logger, reg prometheus.Registerer) (*Stage, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err

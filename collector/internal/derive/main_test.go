@@ -54,30 +54,3 @@ func tradeEv(sym string, ts int64, price, size float64) event.Event {
 }
 
 func lines(s ...string) string { return strings.Join(s, "\n") }
-
-func TestConfigValidate(t *testing.T) {
-	ok := Config{SurgePct: 1, SurgeWindow: time.Second, SurgeVolumeX: 3, SurgeBaseline: time.Minute}
-	tests := []struct {
-		name   string
-		change func(*Config)
-		want   string
-	}{
-		{"valid", func(*Config) {}, ""},
-		{"surges off need no window", func(c *Config) { *c = Config{} }, ""},
-		{"negative warm-up", func(c *Config) { c.Warmup = -1 }, "warm-up"},
-		{"negative cooldown", func(c *Config) { c.Cooldown = -time.Second }, "cooldown"},
-		{"negative percent", func(c *Config) { c.SurgePct = -1 }, "surge percent"},
-		{"no window", func(c *Config) { c.SurgeWindow = 0 }, "surge window"},
-		{"baseline shorter than window", func(c *Config) { c.SurgeBaseline = time.Millisecond }, "surge baseline"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := ok
-			tt.change(&c)
-			err := c.Validate()
-			if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
-				t.Errorf("Validate = %v, want %q", err, tt.want)
-			}
-		})
-	}
-}

@@ -108,6 +108,7 @@ func parseHeader(rec []string, haveSymbol bool) (csvColumns, error) {
 }
 
 func (c *csvColumns) has(r role) bool { return c.idx[r] >= 0 }
+
 // trades: a price makes a trade; its size is optional (0 when absent), as
 // a file of prices only (symbol,date,price) is the commonest kind.
 func (c *csvColumns) trades() bool { return c.has(rolePrice) }

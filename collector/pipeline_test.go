@@ -17,6 +17,7 @@ import (
 
 	"github.com/tickwire/tickwire/collector/internal/batch"
 	"github.com/tickwire/tickwire/collector/internal/derive"
+	"github.com/tickwire/tickwire/collector/internal/pipeline"
 	"github.com/tickwire/tickwire/shared/event"
 )
 
@@ -91,7 +92,7 @@ func TestReplayNeverDrops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pump(context.Background(), src, stage, b); err != nil {
+	if err := pipeline.New(src, stage, b).Run(context.Background()); err != nil {
 		t.Fatalf("pump: %v", err)
 	}
 	if n := testutil.ToFloat64(m.Dropped); n != 0 {

@@ -1,18 +1,13 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickwire/tickwire/collector/internal/batch"
-	"github.com/tickwire/tickwire/collector/internal/derive"
 	"github.com/tickwire/tickwire/collector/internal/source"
 )
 
@@ -51,53 +46,4 @@ func newSource(cfg Config, b *batch.Batcher, log *slog.Logger, reg prometheus.Re
 	default: // Validate lets no other through
 		return nil, fmt.Errorf("COLLECTOR_SOURCE %q: not implemented", cfg.Source)
 	}
-}
-
-// pump runs the source through the derive stage into the batcher. When the
-// source stops (ctx ended, or its input did), the stage's open bars are
-// flushed and the batcher makes its final flush; pump returns once that is
-// done: nothing the source emitted arrives after it.
-func pump(ctx context.Context, src source.Source, stage *derive.Stage, b *batch.Batcher) error {
-	batchCtx, stopBatch := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBatch()
-	flushed := make(chan error, 1)
-	go func() { flushed <- b.Run(batchCtx) }()
-	stageCtx, stopStage := context.WithCancel(ctx)
-	defer stopStage()
-	staged := make(chan struct{})
-	go func() {
-		defer close(staged)
-		_ = stage.Run(stageCtx) // returns nil when stageCtx ends
-	}()
-
-	srcErr := src.Run(ctx, stage.Emit)
-	stopStage()
-	<-staged
-	stage.Flush()
-	stopBatch()
-	flushErr := <-flushed
-	if srcErr != nil {
-		srcErr = fmt.Errorf("source: %w", srcErr)
-	}
-	return errors.Join(srcErr, flushErr)
-}
-
-// serve serves HTTP on ln until stop is closed, then shuts the server down
-// within shutdownTimeout.
-func serve(srv *http.Server, ln net.Listener, stop <-chan struct{}) error {
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("http serve: %w", err)
-	case <-stop:
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	err := srv.Shutdown(ctx)
-	<-served // Serve returns as soon as Shutdown closes the listener
-	if err != nil {
-		return fmt.Errorf("http shutdown: %w", err)
-	}
-	return nil
 }

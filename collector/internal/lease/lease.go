@@ -1,4 +1,8 @@
-package main
+// Package lease lets one of several collectors write: the holder of the
+// lease key (streams.Lease) writes, the others stand by and discard. A
+// Keeper renews the lease from its Run goroutine and gates the batcher's
+// writes; its methods are safe for concurrent use.
+package lease
 
 import (
 	"context"
@@ -15,10 +19,10 @@ import (
 	"github.com/tickwire/tickwire/shared/streams"
 )
 
-// errLeaseUnknown is what a write returns while the last renewal of the
-// lease failed, or none has completed yet: the batcher keeps the events and
+// ErrUnknown is what a write returns while the last renewal of the lease
+// failed, or none has completed yet: the batcher keeps the events and
 // retries, as it does when Redis is down.
-var errLeaseUnknown = errors.New("collector lease state unknown")
+var ErrUnknown = errors.New("collector lease state unknown")
 
 // leaseMode is what the collector may do with a batch.
 type leaseMode int
@@ -29,14 +33,16 @@ const (
 	modeStandby                  // another has the lease, or ours is stale: discard
 )
 
-// leaderMetrics are the lease's Prometheus metrics.
-type leaderMetrics struct {
+// Metrics are the lease's Prometheus metrics.
+type Metrics struct {
 	Active    prometheus.Gauge
 	Discarded prometheus.Counter
 }
 
-func newLeaderMetrics(reg prometheus.Registerer) (*leaderMetrics, error) {
-	m := &leaderMetrics{
+// NewMetrics registers the lease's metrics on reg. Active is 1 while this
+// collector writes, also without a lease (COLLECTOR_LEASE_TTL=0).
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
 		Active: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tickwire_collector_active",
 			Help: "1 while this collector holds the lease and writes to Redis, 0 while it stands by.",
@@ -54,14 +60,14 @@ func newLeaderMetrics(reg prometheus.Registerer) (*leaderMetrics, error) {
 	return m, nil
 }
 
-// leader keeps the collector's lease: Run renews it every TTL/3, and Write
+// Keeper keeps the collector's lease: Run renews it every TTL/3, and Write
 // (the batcher's Writer) writes only while the lease was renewed less than
 // TTL*2/3 ago. Write and Run may run concurrently.
-type leader struct {
+type Keeper struct {
 	lease *streams.Lease
 	w     batch.Writer
 	log   *slog.Logger
-	m     *leaderMetrics
+	m     *Metrics
 
 	mu      sync.Mutex
 	held    bool      // the last renewal answered that we hold the lease
@@ -71,27 +77,27 @@ type leader struct {
 	started bool      // a renewal has answered
 }
 
-func newLeader(lease *streams.Lease, w batch.Writer, log *slog.Logger, m *leaderMetrics) *leader {
-	return &leader{lease: lease, w: w, log: log.With("component", "lease"), m: m}
+// New returns a Keeper of lease that passes the writes it allows to w.
+func New(lease *streams.Lease, w batch.Writer, log *slog.Logger, m *Metrics) *Keeper {
+	return &Keeper{lease: lease, w: w, log: log.With("component", "lease"), m: m}
 }
 
 // Start makes the first renewal, so that the first batch finds the lease
 // state known; it does not fail: an error leaves the state unknown.
-func (l *leader) Start(ctx context.Context) { l.renew(ctx, l.lease.TTL()/3) }
+func (l *Keeper) Start(ctx context.Context) { l.renew(ctx, l.lease.TTL()/3) }
 
-// Run renews the lease every TTL/3 until stop is closed, then releases it
-// so that a standby collector takes over at once. It is meant to be stopped
-// after the final flush: renewals go on while ctx has ended and the flush
-// runs.
-func (l *leader) Run(ctx context.Context, stop <-chan struct{}) error {
-	ctx = context.WithoutCancel(ctx)
+// Run renews the lease every TTL/3 until ctx ends, then releases it so
+// that a standby collector takes over at once, and returns nil. Its ctx
+// must end after the final flush (run cancels it once the pipeline has
+// returned), so that the flush is still written under the lease.
+func (l *Keeper) Run(ctx context.Context) error {
 	every := l.lease.TTL() / 3
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
-		case <-stop:
-			l.releaseLease(ctx)
+		case <-ctx.Done():
+			l.releaseLease(context.WithoutCancel(ctx))
 			return nil
 		case <-t.C:
 			l.renew(ctx, every)
@@ -101,7 +107,7 @@ func (l *leader) Run(ctx context.Context, stop <-chan struct{}) error {
 
 // renew acquires or extends the lease, bounded by timeout, and records the
 // answer.
-func (l *leader) renew(ctx context.Context, timeout time.Duration) {
+func (l *Keeper) renew(ctx context.Context, timeout time.Duration) {
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	held, err := l.lease.Acquire(rctx)
@@ -128,7 +134,7 @@ func (l *leader) renew(ctx context.Context, timeout time.Duration) {
 
 // logMode logs a change of mode; timeout bounds the look-up of the
 // holder that a standby names.
-func (l *leader) logMode(ctx context.Context, mode leaseMode, err error, timeout time.Duration) {
+func (l *Keeper) logMode(ctx context.Context, mode leaseMode, err error, timeout time.Duration) {
 	switch mode {
 	case modeActive:
 		l.log.Info("active: lease acquired")
@@ -143,7 +149,7 @@ func (l *leader) logMode(ctx context.Context, mode leaseMode, err error, timeout
 }
 
 // releaseLease gives the lease up, if held, within one renewal period.
-func (l *leader) releaseLease(ctx context.Context) {
+func (l *Keeper) releaseLease(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, l.lease.TTL()/3)
 	defer cancel()
 	l.m.Active.Set(0)
@@ -158,13 +164,13 @@ func (l *leader) releaseLease(ctx context.Context) {
 }
 
 // mode is what a write starting at now may do.
-func (l *leader) mode(now time.Time) leaseMode {
+func (l *Keeper) mode(now time.Time) leaseMode {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.modeLocked(now)
 }
 
-func (l *leader) modeLocked(now time.Time) leaseMode {
+func (l *Keeper) modeLocked(now time.Time) leaseMode {
 	switch {
 	case !l.started || l.err != nil:
 		return modeUnknown
@@ -177,8 +183,8 @@ func (l *leader) modeLocked(now time.Time) leaseMode {
 
 // Write writes events while the lease is held and fresh, discards them
 // (reporting them written) on standby, and returns them unwritten with
-// errLeaseUnknown while the lease state is unknown.
-func (l *leader) Write(ctx context.Context, events []event.Event) ([]event.Event, error) {
+// ErrUnknown while the lease state is unknown.
+func (l *Keeper) Write(ctx context.Context, events []event.Event) ([]event.Event, error) {
 	switch l.mode(time.Now()) {
 	case modeActive:
 		return l.w.Write(ctx, events)
@@ -191,8 +197,8 @@ func (l *leader) Write(ctx context.Context, events []event.Event) ([]event.Event
 		err := l.err
 		l.mu.Unlock()
 		if err != nil {
-			return events, fmt.Errorf("%w: %w", errLeaseUnknown, err)
+			return events, fmt.Errorf("%w: %w", ErrUnknown, err)
 		}
-		return events, errLeaseUnknown
+		return events, ErrUnknown
 	}
 }
