@@ -128,7 +128,7 @@ func replayOnce(b *testing.B, env map[string]string) float64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	stage, err := derive.New(cfg.deriveConfig(), bt.Add, log, reg)
+	stage, err := derive.New(cfg.deriveConfig(), pipeline.Encode(bt.Add, log), log, reg)
 	if err != nil {
 		b.Fatal(err)
 	}

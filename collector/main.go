@@ -114,7 +114,7 @@ func runConfig(ctx context.Context, log *slog.Logger, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("batcher: %w", err)
 	}
-	stage, err := derive.New(cfg.deriveConfig(), batcher.Add, log, reg)
+	stage, err := derive.New(cfg.deriveConfig(), pipeline.Encode(batcher.Add, log), log, reg)
 	if err != nil {
 		return fmt.Errorf("derive: %w", err)
 	}

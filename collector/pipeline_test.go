@@ -84,7 +84,7 @@ func TestReplayNeverDrops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stage, err := derive.New(cfg.deriveConfig(), b.Add, log, reg)
+	stage, err := derive.New(cfg.deriveConfig(), pipeline.Encode(b.Add, log), log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,12 +24,16 @@ func signalRate(t testing.TB, cfg Config, seed uint64, minutes int) (byType map[
 		t.Fatal(err)
 	}
 	byType, bySymbol = map[string]int{}, map[string]int{}
-	count := func(e event.Event) {
+	count := func(e source.Event) {
 		if e.Channel.Kind != event.KindSignal {
 			return
 		}
+		out, err := e.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
 		var s struct{ Signal string }
-		if err := json.Unmarshal(e.Data, &s); err != nil {
+		if err := json.Unmarshal(out.Data, &s); err != nil {
 			t.Fatal(err)
 		}
 		byType[s.Signal]++

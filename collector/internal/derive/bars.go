@@ -20,15 +20,15 @@ type openBar struct {
 }
 
 // addToBar adds a trade at ts to its symbol's bars (see the package doc).
-func (s *Stage) addToBar(sym *symbol, ts int64, tr trade) {
+func (s *Stage) addToBar(sym *symbol, ts int64, tr event.Trade) {
 	b := &sym.bar
 	start := ts - ts%barMs
 	switch {
 	case b.cur.open && start == b.cur.Start:
-		b.cur.High = max(b.cur.High, tr.price)
-		b.cur.Low = min(b.cur.Low, tr.price)
-		b.cur.Close = tr.price
-		b.cur.Volume += tr.size
+		b.cur.High = max(b.cur.High, tr.Price)
+		b.cur.Low = min(b.cur.Low, tr.Price)
+		b.cur.Close = tr.Price
+		b.cur.Volume += tr.Size
 		return
 	case b.cur.open && start > b.cur.Start:
 		s.closeBar(sym)
@@ -40,7 +40,7 @@ func (s *Stage) addToBar(sym *symbol, ts int64, tr trade) {
 	}
 	b.cur = openBar{
 		Bar: event.Bar{
-			Open: tr.price, High: tr.price, Low: tr.price, Close: tr.price, Volume: tr.size,
+			Open: tr.Price, High: tr.Price, Low: tr.Price, Close: tr.Price, Volume: tr.Size,
 			Start: start, End: start + barMs,
 		},
 		open: true,

@@ -2,13 +2,13 @@ package derive
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/tickwire/tickwire/collector/internal/source"
 	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/poll"
 )
@@ -17,44 +17,44 @@ func TestBars(t *testing.T) {
 	const s0 = 1764340200000 // a whole second
 	tests := []struct {
 		name   string
-		trades []event.Event
+		trades []source.Event
 		want   string // bars emitted by the trades, then by Flush
 		late   float64
 	}{
-		{"one second, flushed", []event.Event{
+		{"one second, flushed", []source.Event{
 			tradeEv("AAPL", s0+10, 10, 100), tradeEv("AAPL", s0+500, 12, 50), tradeEv("AAPL", s0+900, 9, 10), tradeEv("AAPL", s0+999, 11, 1),
 		}, lines(
 			`bar:AAPL 1764340201000 {"open":10,"high":12,"low":9,"close":11,"volume":161,"start":1764340200000,"end":1764340201000}`,
 		), 0},
-		{"a later second closes the bar", []event.Event{
+		{"a later second closes the bar", []source.Event{
 			tradeEv("AAPL", s0, 10, 1), tradeEv("AAPL", s0+1000, 11, 2), tradeEv("AAPL", s0+5500, 12, 3),
 		}, lines(
 			`bar:AAPL 1764340201000 {"open":10,"high":10,"low":10,"close":10,"volume":1,"start":1764340200000,"end":1764340201000}`,
 			`bar:AAPL 1764340202000 {"open":11,"high":11,"low":11,"close":11,"volume":2,"start":1764340201000,"end":1764340202000}`,
 			`bar:AAPL 1764340206000 {"open":12,"high":12,"low":12,"close":12,"volume":3,"start":1764340205000,"end":1764340206000}`,
 		), 0},
-		{"symbols apart", []event.Event{
+		{"symbols apart", []source.Event{
 			tradeEv("MSFT", s0+100, 400, 1), tradeEv("AAPL", s0+200, 10, 1), tradeEv("AAPL", s0+1200, 11, 1), tradeEv("MSFT", s0+300, 401, 1),
 		}, lines(
 			`bar:AAPL 1764340201000 {"open":10,"high":10,"low":10,"close":10,"volume":1,"start":1764340200000,"end":1764340201000}`,
 			`bar:AAPL 1764340202000 {"open":11,"high":11,"low":11,"close":11,"volume":1,"start":1764340201000,"end":1764340202000}`,
 			`bar:MSFT 1764340201000 {"open":400,"high":401,"low":400,"close":401,"volume":2,"start":1764340200000,"end":1764340201000}`,
 		), 0},
-		{"late trades are left out", []event.Event{
+		{"late trades are left out", []source.Event{
 			tradeEv("AAPL", s0+1100, 10, 1), tradeEv("AAPL", s0+900, 99, 1), // earlier than the open bar
 			tradeEv("AAPL", s0+2100, 11, 1), tradeEv("AAPL", s0+1500, 99, 1), // its bar was emitted
 		}, lines(
 			`bar:AAPL 1764340202000 {"open":10,"high":10,"low":10,"close":10,"volume":1,"start":1764340201000,"end":1764340202000}`,
 			`bar:AAPL 1764340203000 {"open":11,"high":11,"low":11,"close":11,"volume":1,"start":1764340202000,"end":1764340203000}`,
 		), 2},
-		{"time starting again", []event.Event{
+		{"time starting again", []source.Event{
 			tradeEv("AAPL", s0+120_000, 10, 1), tradeEv("AAPL", s0, 11, 1), tradeEv("AAPL", s0+300, 12, 1),
 		}, lines(
 			`bar:AAPL 1764340321000 {"open":10,"high":10,"low":10,"close":10,"volume":1,"start":1764340320000,"end":1764340321000}`,
 			`bar:AAPL 1764340201000 {"open":11,"high":12,"low":11,"close":12,"volume":2,"start":1764340200000,"end":1764340201000}`,
 		), 0},
-		{"size absent is 0", []event.Event{
-			{Channel: event.Channel{Kind: event.KindTrade, Symbol: "A"}, TS: 5, Data: json.RawMessage(`{"price":2}`)},
+		{"size absent is 0", []source.Event{
+			rawEv(event.KindTrade, "A", 5, `{"price":2}`),
 		}, `bar:A 1000 {"open":2,"high":2,"low":2,"close":2,"volume":0,"start":0,"end":1000}`, 0},
 	}
 	for _, tt := range tests {
@@ -78,14 +78,14 @@ func TestBars(t *testing.T) {
 // usable trades make bars.
 func TestEmitPassesEverythingOn(t *testing.T) {
 	st, out := newStage(t, Config{Bars: true})
-	in := []event.Event{
+	in := []source.Event{
 		tradeEv("AAPL", 1000, 10, 1),
-		{Channel: event.Channel{Kind: event.KindQuote, Symbol: "AAPL"}, TS: 1001, Data: json.RawMessage(`{"bid":1,"ask":2}`)},
-		{Channel: event.Channel{Kind: event.KindBar, Symbol: "AAPL"}, TS: 1002, Data: json.RawMessage(`{"open":1}`)},
-		{Channel: event.Channel{Kind: event.KindTrade, Symbol: "AAPL"}, TS: 1003, Data: json.RawMessage(`{"price":"10"}`)},
-		{Channel: event.Channel{Kind: event.KindTrade, Symbol: "AAPL"}, TS: 1004, Data: json.RawMessage(`{"size":1}`)},
-		{Channel: event.Channel{Kind: event.KindTrade, Symbol: "AAPL"}, TS: 1005, Data: json.RawMessage(`{"price":0,"size":1}`)},
-		{Channel: event.Channel{Kind: event.KindTrade, Symbol: "AAPL"}, TS: 1006, Data: json.RawMessage(`{"price":1,"size":-1}`)},
+		rawEv(event.KindQuote, "AAPL", 1001, `{"bid":1,"ask":2}`),
+		rawEv(event.KindBar, "AAPL", 1002, `{"open":1}`),
+		rawEv(event.KindTrade, "AAPL", 1003, `{"price":"10"}`),
+		rawEv(event.KindTrade, "AAPL", 1004, `{"size":1}`),
+		rawEv(event.KindTrade, "AAPL", 1005, `{"price":0,"size":1}`),
+		rawEv(event.KindTrade, "AAPL", 1006, `{"price":1,"size":-1}`),
 		tradeEv("AAPL", 2000, 11, 1),
 	}
 	for _, e := range in {
@@ -95,7 +95,7 @@ func TestEmitPassesEverythingOn(t *testing.T) {
 		t.Fatalf("%d events passed on, want %d", len(out.events), len(in)+1)
 	}
 	for i, e := range in[:len(in)-1] {
-		if got := out.events[i]; got.Channel != e.Channel || got.TS != e.TS || string(got.Data) != string(e.Data) {
+		if got := out.events[i]; got.Channel != e.Channel || got.TS != e.TS || string(got.Data) != encoded(e) {
 			t.Errorf("event %d: %+v, want %+v", i, got, e)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tickwire/tickwire/shared/event"
+	"github.com/tickwire/tickwire/collector/internal/source"
 )
 
 // BenchmarkEmit measures the stage on trades of 50 symbols, 20 a
@@ -20,11 +20,11 @@ func BenchmarkEmit(b *testing.B) {
 		SurgePct: 0.5, SurgeWindow: 10 * time.Second, SurgeVolumeX: 4, SurgeBaseline: 2 * time.Minute,
 	}
 	n := 0
-	st, err := New(cfg, func(event.Event) { n++ }, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	st, err := New(cfg, func(source.Event) { n++ }, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}
-	trades := make([]event.Event, 10_000)
+	trades := make([]source.Event, 10_000)
 	for i := range trades {
 		trades[i] = tradeEv(fmt.Sprintf("SYM%d", i%50), 0, 100+float64(i%13)/10, 100)
 	}
@@ -49,7 +49,7 @@ func BenchmarkCloseQuiet(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			cfg := Config{Bars: true, CloseQuiet: true}
-			st, err := New(cfg, func(event.Event) {}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+			st, err := New(cfg, func(source.Event) {}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 			if err != nil {
 				b.Fatal(err)
 			}

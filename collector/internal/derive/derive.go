@@ -44,7 +44,6 @@ package derive
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"slices"
 	"sync"
@@ -52,6 +51,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tickwire/tickwire/collector/internal/source"
 	"github.com/tickwire/tickwire/shared/event"
 )
 
@@ -102,7 +102,7 @@ type Config struct {
 // Stage passes events on and adds the bars and signals derived from them.
 type Stage struct {
 	cfg Config
-	out func(event.Event)
+	out func(source.Event)
 	log *slog.Logger
 	m   *metrics
 	now func() time.Time // the wall clock of CloseQuiet
@@ -121,7 +121,7 @@ type symbol struct {
 // New returns a Stage passing events to out, and registers its metrics on
 // reg. cfg is taken as given: the collector's Config.Validate checks it,
 // once, beside its defaults.
-func New(cfg Config, out func(event.Event), log *slog.Logger, reg prometheus.Registerer) (*Stage, error) {
+func New(cfg Config, out func(source.Event), log *slog.Logger, reg prometheus.Registerer) (*Stage, error) {
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
@@ -133,15 +133,15 @@ func New(cfg Config, out func(event.Event), log *slog.Logger, reg prometheus.Reg
 }
 
 // Emit passes e on, then the events derived from it.
-func (s *Stage) Emit(e event.Event) {
+func (s *Stage) Emit(e source.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.out(e)
 	if e.Channel.Kind != event.KindTrade || !(s.cfg.Bars || s.cfg.Signals) {
 		return
 	}
-	tr, err := decodeTrade(e.Data)
-	if err != nil {
+	tr, ok := source.TradeOf(e.Data)
+	if !ok {
 		s.m.skipped.Inc()
 		return
 	}
@@ -200,12 +200,8 @@ func (s *Stage) sorted() []*symbol {
 	return out
 }
 
-// emit encodes v as the data of an event of kind on sym, and passes it on.
+// emit passes on an event of kind on sym with data v, a typed value that
+// is encoded once, when it leaves the process.
 func (s *Stage) emit(kind event.Kind, sym *symbol, ts int64, v any) {
-	data, err := json.Marshal(v)
-	if err != nil { // finite floats and ints only: cannot happen
-		s.log.Error("encode derived event", "err", err)
-		return
-	}
-	s.out(event.Event{Channel: event.Channel{Kind: kind, Symbol: sym.name}, TS: ts, Data: data})
+	s.out(source.Event{Channel: event.Channel{Kind: kind, Symbol: sym.name}, TS: ts, Data: v})
 }

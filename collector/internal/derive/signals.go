@@ -52,32 +52,32 @@ type sigState struct {
 
 // detect updates the symbol's session with a trade at ts and emits the
 // signals it sets off (see the package doc).
-func (s *Stage) detect(sym *symbol, ts int64, tr trade) {
+func (s *Stage) detect(sym *symbol, ts int64, tr event.Trade) {
 	g := &sym.sig
 	if !g.active || ts < g.clock-timeReset || max(ts, g.clock)/dayMs != g.day {
-		*g = sigState{active: true, day: ts / dayMs, first: ts, clock: ts, high: tr.price, low: tr.price}
+		*g = sigState{active: true, day: ts / dayMs, first: ts, clock: ts, high: tr.Price, low: tr.Price}
 	}
 	g.clock = max(g.clock, ts)
 	g.trades++
 	warm := g.trades > s.cfg.Warmup
 	switch {
-	case tr.price > g.high:
+	case tr.Price > g.high:
 		if warm {
-			s.fire(sym, sigNewHigh, extreme{Signal: "new_high", Price: tr.price, PrevHigh: g.high, MovePct: pct(tr.price, g.high)})
+			s.fire(sym, sigNewHigh, extreme{Signal: "new_high", Price: tr.Price, PrevHigh: g.high, MovePct: pct(tr.Price, g.high)})
 		}
-		g.high = tr.price
-	case tr.price < g.low:
+		g.high = tr.Price
+	case tr.Price < g.low:
 		if warm {
-			s.fire(sym, sigNewLow, extreme{Signal: "new_low", Price: tr.price, PrevLow: g.low, MovePct: pct(tr.price, g.low)})
+			s.fire(sym, sigNewLow, extreme{Signal: "new_low", Price: tr.Price, PrevLow: g.low, MovePct: pct(tr.Price, g.low)})
 		}
-		g.low = tr.price
+		g.low = tr.Price
 	}
 	if s.cfg.SurgePct == 0 && s.cfg.SurgeVolumeX == 0 {
 		return
 	}
 	window, baseline := s.cfg.SurgeWindow.Milliseconds(), s.cfg.SurgeBaseline.Milliseconds()
-	g.win.add(g.clock, tr.price, tr.size, window, baseline)
-	move := g.win.movePct(tr.price)
+	g.win.add(g.clock, tr.Price, tr.Size, window, baseline)
+	move := g.win.movePct(tr.Price)
 	on := s.cfg.SurgePct > 0 && math.Abs(move) >= s.cfg.SurgePct
 	var ratio *float64
 	if s.cfg.SurgeVolumeX > 0 && g.clock-g.first >= window+baseline {
@@ -89,7 +89,7 @@ func (s *Stage) detect(sym *symbol, ts int64, tr trade) {
 	}
 	if on && !g.inSurge && warm {
 		s.fire(sym, sigSurge, surge{
-			Signal: "surge", Price: tr.price, MovePct: round(move, 4), WindowMs: window,
+			Signal: "surge", Price: tr.Price, MovePct: round(move, 4), WindowMs: window,
 			WindowVolume: max(g.win.winVol, 0), VolumeRatio: ratio,
 		})
 	}

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/tickwire/tickwire/shared/event"
 )
 
 // Limits of JSONL input.
@@ -57,7 +55,7 @@ func NewJSONL(r io.Reader, cfg JSONLConfig, log *slog.Logger, reg prometheus.Reg
 // the read error) or ctx ends (then it returns nil at once). A read that
 // blocks, as on an idle terminal, cannot be interrupted: the goroutine
 // reading stays in it until the input delivers or closes, and then ends.
-func (j *JSONL) Run(ctx context.Context, emit func(event.Event)) error {
+func (j *JSONL) Run(ctx context.Context, emit func(Event)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	chunks := make(chan chunk, 2)
@@ -86,9 +84,9 @@ func (j *JSONL) Run(ctx context.Context, emit func(event.Event)) error {
 
 // handle emits the event of one line, or counts the line as bad. It returns
 // false if ctx ended while it waited for the consumer.
-func (j *JSONL) handle(ctx context.Context, l line, emit func(event.Event)) bool {
+func (j *JSONL) handle(ctx context.Context, l line, emit func(Event)) bool {
 	j.seen.lines = l.n
-	var e event.Event
+	var e Event
 	var err error
 	if l.tooLong {
 		err = fmt.Errorf("line longer than %d bytes", maxLine)

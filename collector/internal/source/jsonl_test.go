@@ -73,8 +73,8 @@ func FuzzParseLine(f *testing.F) {
 		if e.Channel.IsWildcard() || e.TS < 0 {
 			t.Fatalf("accepted %s ts %d", e.Channel, e.TS)
 		}
-		if err := event.CheckData(e.Data); err != nil {
-			t.Fatalf("accepted data %q: %v", e.Data, err)
+		if err := event.CheckData(data(e)); err != nil {
+			t.Fatalf("accepted data %q: %v", data(e), err)
 		}
 		if _, err := event.ParseChannel(e.Channel.String()); err != nil {
 			t.Fatalf("accepted channel %s: %v", e.Channel, err)
@@ -123,7 +123,7 @@ func TestJSONLReadsToEOF(t *testing.T) {
 	}, "\n")
 	j, logs := newJSONL(t, strings.NewReader(input), JSONLConfig{Name: "test"})
 	var got []string
-	err := j.Run(context.Background(), func(e event.Event) { got = append(got, e.Channel.String()) })
+	err := j.Run(context.Background(), func(e Event) { got = append(got, e.Channel.String()) })
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -144,7 +144,7 @@ func TestJSONLReadError(t *testing.T) {
 	r := io.MultiReader(strings.NewReader(`{"ch":"trade:AAPL","ts":1,"data":{}}`+"\n"), brokenReader{})
 	j, _ := newJSONL(t, r, JSONLConfig{Name: "test"})
 	n := 0
-	err := j.Run(context.Background(), func(event.Event) { n++ })
+	err := j.Run(context.Background(), func(Event) { n++ })
 	if !errors.Is(err, errBroken) || n != 1 {
 		t.Errorf("Run = %v after %d events, want errBroken after 1", err, n)
 	}
@@ -161,9 +161,9 @@ func TestJSONLStopsAtContextEnd(t *testing.T) {
 	t.Cleanup(func() { _ = pw.Close() }) // ends the reading goroutine
 	j, _ := newJSONL(t, pr, JSONLConfig{Name: "pipe"})
 	ctx, cancel := context.WithCancel(context.Background())
-	emitted := make(chan event.Event, 1)
+	emitted := make(chan Event, 1)
 	done := make(chan error, 1)
-	go func() { done <- j.Run(ctx, func(e event.Event) { emitted <- e }) }()
+	go func() { done <- j.Run(ctx, func(e Event) { emitted <- e }) }()
 	if _, err := io.WriteString(pw, `{"ch":"trade:AAPL","ts":1,"data":{}}`+"\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestJSONLWaitsWhileBusy(t *testing.T) {
 	j, _ := newJSONL(t, strings.NewReader(input), JSONLConfig{Name: "test", Busy: isBusy})
 	emitted := make(chan struct{}, 1)
 	done := make(chan error, 1)
-	go func() { done <- j.Run(context.Background(), func(event.Event) { emitted <- struct{}{} }) }()
+	go func() { done <- j.Run(context.Background(), func(Event) { emitted <- struct{}{} }) }()
 	select {
 	case <-emitted:
 		t.Fatal("emitted while the consumer is busy")

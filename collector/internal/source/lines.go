@@ -91,7 +91,7 @@ type input struct {
 // ParseLine decodes one input line, {"ch":"trade:AAPL","ts":1764288000120,
 // "data":{…}}: ch a concrete channel, ts Unix ms (optional: absent, the
 // event is stamped now), data a JSON object. Other fields are ignored.
-func ParseLine(text []byte, now time.Time) (event.Event, error) {
+func ParseLine(text []byte, now time.Time) (Event, error) {
 	e, hasTS, err := decodeLine(text)
 	if err == nil && !hasTS {
 		e.TS = now.UnixMilli()
@@ -101,33 +101,33 @@ func ParseLine(text []byte, now time.Time) (event.Event, error) {
 
 // decodeLine is ParseLine without the clock: hasTS says whether the line
 // gave ts (if not, e.TS is 0).
-func decodeLine(text []byte) (e event.Event, hasTS bool, err error) {
+func decodeLine(text []byte) (e Event, hasTS bool, err error) {
 	var in input
 	if err := json.Unmarshal(text, &in); err != nil {
-		return event.Event{}, false, fmt.Errorf("%w: %v", event.ErrBadData, err)
+		return Event{}, false, fmt.Errorf("%w: %v", event.ErrBadData, err)
 	}
 	if in.Ch == nil {
-		return event.Event{}, false, fmt.Errorf("%w %q", event.ErrMissingField, event.FieldChannel)
+		return Event{}, false, fmt.Errorf("%w %q", event.ErrMissingField, event.FieldChannel)
 	}
 	ch, err := event.ParseChannel(*in.Ch)
 	if err != nil {
-		return event.Event{}, false, err
+		return Event{}, false, err
 	}
 	if ch.IsWildcard() {
-		return event.Event{}, false, fmt.Errorf("%w %q: an event needs a concrete symbol", event.ErrInvalidChannel, ch)
+		return Event{}, false, fmt.Errorf("%w %q: an event needs a concrete symbol", event.ErrInvalidChannel, ch)
 	}
-	e = event.Event{Channel: ch}
+	e = Event{Channel: ch}
 	if in.TS != nil {
 		if e.TS, err = strconv.ParseInt(in.TS.String(), 10, 64); err != nil || e.TS < 0 {
-			return event.Event{}, false, fmt.Errorf("%w %q: want Unix milliseconds", event.ErrBadTimestamp, in.TS.String())
+			return Event{}, false, fmt.Errorf("%w %q: want Unix milliseconds", event.ErrBadTimestamp, in.TS.String())
 		}
 	}
 	if len(in.Data) == 0 {
-		return event.Event{}, false, fmt.Errorf("%w %q", event.ErrMissingField, event.FieldData)
+		return Event{}, false, fmt.Errorf("%w %q", event.ErrMissingField, event.FieldData)
 	}
 	if err := event.CheckData(in.Data); err != nil {
-		return event.Event{}, false, err
+		return Event{}, false, err
 	}
-	e.Data = in.Data
+	e.Data = NewRaw(ch.Kind, in.Data)
 	return e, in.TS != nil, nil
 }

@@ -182,7 +182,7 @@ func (s *passStats) span() int64 {
 // Run emits the file's events until its end (or, with Loop, until ctx
 // ends), then returns nil. It returns an error if the file cannot be read,
 // at a bad row of a strict replay, or when a loop has no valid row.
-func (r *Replay) Run(ctx context.Context, emit func(event.Event)) error {
+func (r *Replay) Run(ctx context.Context, emit func(Event)) error {
 	p := pacer{speed: r.cfg.Speed}
 	var shift int64
 	for pass := 1; ; pass++ {
@@ -205,7 +205,7 @@ func (r *Replay) Run(ctx context.Context, emit func(event.Event)) error {
 }
 
 // pass replays the file once, adding shift to every time.
-func (r *Replay) pass(ctx context.Context, p *pacer, shift int64, emit func(event.Event)) (passStats, error) {
+func (r *Replay) pass(ctx context.Context, p *pacer, shift int64, emit func(Event)) (passStats, error) {
 	var st passStats
 	f, err := os.Open(r.cfg.File)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -280,10 +279,10 @@ const (
 	defaultBar    = 60 * 1000           // ms, for rows with a time of day
 )
 
-// encode returns the row's event, its time moved by shift (a loop's later
+// event returns the row's event, its time moved by shift (a loop's later
 // passes); periods gives the bar period of each symbol (see barPeriods).
-func (p *parsedRow) encode(periods map[string]int64, shift int64) event.Event {
-	e := event.Event{Channel: p.ch, TS: p.ts + shift}
+func (p *parsedRow) event(periods map[string]int64, shift int64) Event {
+	e := Event{Channel: p.ch, TS: p.ts + shift}
 	var v any
 	switch p.ch.Kind {
 	case event.KindTrade:
@@ -302,8 +301,7 @@ func (p *parsedRow) encode(periods map[string]int64, shift int64) event.Event {
 		p.bar.Start, p.bar.End = e.TS, e.TS+period
 		v = p.bar
 	}
-	// Marshalling a struct of finite floats cannot fail.
-	e.Data, _ = json.Marshal(v)
+	e.Data = v
 	return e
 }
 
@@ -319,7 +317,7 @@ func (e *rowError) Unwrap() error { return e.err }
 // row is one valid row of a replay file. noTS marks a JSONL line without
 // ts, which takes the time of the row before it.
 type row struct {
-	e    event.Event
+	e    Event
 	line int
 	noTS bool
 }
@@ -398,7 +396,7 @@ func (c *csvRows) next(shift int64) (row, error) {
 	if err != nil {
 		return row{}, err
 	}
-	return row{e: p.encode(c.periods, shift), line: line}, nil
+	return row{e: p.event(c.periods, shift), line: line}, nil
 }
 
 // barPeriods reads the rows of a CSV file and returns each symbol's bar

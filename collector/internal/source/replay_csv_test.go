@@ -158,7 +158,7 @@ func TestTimeParserRemembersLayout(t *testing.T) {
 const rowHeader = "time,symbol,price,size,bid,ask,bid_size,ask_size,open,high,low,close,volume,note"
 
 // parseOne parses one row under rowHeader.
-func parseOne(t *testing.T, header, rec string, defSymbol string) (event.Event, error) {
+func parseOne(t *testing.T, header, rec string, defSymbol string) (Event, error) {
 	t.Helper()
 	rows, err := newCSVRows(strings.NewReader(header+"\n"+rec+"\n"), defSymbol)
 	if err != nil {
@@ -223,8 +223,8 @@ func TestParseRow(t *testing.T) {
 			if err != nil {
 				t.Fatalf("row refused: %v", err)
 			}
-			if e.Channel.String() != tt.wantCh || string(e.Data) != tt.wantData {
-				t.Errorf("got %s %s, want %s %s", e.Channel, e.Data, tt.wantCh, tt.wantData)
+			if e.Channel.String() != tt.wantCh || string(data(e)) != tt.wantData {
+				t.Errorf("got %s %s, want %s %s", e.Channel, data(e), tt.wantCh, tt.wantData)
 			}
 			wantTS := int64(ms)
 			if tt.name == "daily bar" || tt.name == "date column alone" || tt.name == "prices only" {
@@ -354,7 +354,7 @@ func FuzzParseCSVRow(f *testing.F) {
 }
 
 // checkReplayed fails t unless e is an event a replay may emit.
-func checkReplayed(t *testing.T, e event.Event) {
+func checkReplayed(t *testing.T, e Event) {
 	t.Helper()
 	if e.Channel.IsWildcard() || e.TS < 0 {
 		t.Fatalf("accepted %s ts %d", e.Channel, e.TS)
@@ -362,8 +362,8 @@ func checkReplayed(t *testing.T, e event.Event) {
 	if _, err := event.ParseChannel(e.Channel.String()); err != nil {
 		t.Fatalf("accepted channel %s: %v", e.Channel, err)
 	}
-	if err := event.CheckData(e.Data); err != nil {
-		t.Fatalf("accepted data %s: %v", e.Data, err)
+	if err := event.CheckData(data(e)); err != nil {
+		t.Fatalf("accepted data %s: %v", data(e), err)
 	}
 	positive := func(vs ...float64) bool {
 		for _, v := range vs {
@@ -377,20 +377,20 @@ func checkReplayed(t *testing.T, e event.Event) {
 	switch e.Channel.Kind {
 	case event.KindTrade:
 		var v event.Trade
-		ok = json.Unmarshal(e.Data, &v) == nil && positive(v.Price) && v.Size >= 0
+		ok = json.Unmarshal(data(e), &v) == nil && positive(v.Price) && v.Size >= 0
 	case event.KindQuote:
 		var v event.Quote
-		ok = json.Unmarshal(e.Data, &v) == nil && positive(v.Bid, v.Ask) && v.BidSize >= 0 && v.AskSize >= 0
+		ok = json.Unmarshal(data(e), &v) == nil && positive(v.Bid, v.Ask) && v.BidSize >= 0 && v.AskSize >= 0
 	case event.KindBar:
 		var v event.Bar
-		ok = json.Unmarshal(e.Data, &v) == nil && positive(v.Open, v.High, v.Low, v.Close) &&
+		ok = json.Unmarshal(data(e), &v) == nil && positive(v.Open, v.High, v.Low, v.Close) &&
 			v.Low <= min(v.Open, v.Close) && v.High >= max(v.Open, v.Close) && v.Volume >= 0 &&
 			v.Start == e.TS && v.End > v.Start
 	default:
 		ok = false
 	}
 	if !ok {
-		t.Fatalf("accepted %s %s", e.Channel, e.Data)
+		t.Fatalf("accepted %s %s", e.Channel, data(e))
 	}
 }
 

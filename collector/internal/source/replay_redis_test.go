@@ -57,7 +57,13 @@ func TestReplayIntoRedis(t *testing.T) {
 			flushed := make(chan error, 1)
 			go func() { flushed <- b.Run(ctx) }()
 			r, _ := newReplay(t, ReplayConfig{File: tt.file, Speed: 0, Busy: func() bool { return b.Pending() >= buffer/2 }})
-			runErr := r.Run(context.Background(), b.Add)
+			runErr := r.Run(context.Background(), func(e Event) {
+				out, err := e.Encode()
+				if err != nil {
+					t.Error(err)
+				}
+				b.Add(out)
+			})
 			stop()
 			if err := <-flushed; err != nil || runErr != nil {
 				t.Fatalf("replay %v, final flush %v", runErr, err)
@@ -120,7 +126,7 @@ func readStored(t *testing.T, srv *redistest.Server, layout streams.Layout) map[
 				t.Fatalf("%s entry %s is not the history's entry %d", e.Channel, m.ID, i)
 			}
 			hist[e.Channel.String()]++
-			out[e.Channel.Symbol] = append(out[e.Channel.Symbol], asWant(e))
+			out[e.Channel.Symbol] = append(out[e.Channel.Symbol], wantEvent{ch: e.Channel.String(), ts: e.TS, data: string(e.Data)})
 		}
 	}
 	return out

@@ -59,8 +59,8 @@ var (
 	badJSONL = []int{4, 6, 9}
 )
 
-func asWant(e event.Event) wantEvent {
-	return wantEvent{ch: e.Channel.String(), ts: e.TS, data: string(e.Data)}
+func asWant(e Event) wantEvent {
+	return wantEvent{ch: e.Channel.String(), ts: e.TS, data: string(data(e))}
 }
 
 func newReplay(t testing.TB, cfg ReplayConfig) (*Replay, *lockedBuffer) {
@@ -77,7 +77,7 @@ func newReplay(t testing.TB, cfg ReplayConfig) (*Replay, *lockedBuffer) {
 func replayAll(t *testing.T, r *Replay) ([]wantEvent, error) {
 	t.Helper()
 	var got []wantEvent
-	err := r.Run(context.Background(), func(e event.Event) { got = append(got, asWant(e)) })
+	err := r.Run(context.Background(), func(e Event) { got = append(got, asWant(e)) })
 	return got, err
 }
 
@@ -208,7 +208,7 @@ func TestReplayLoop(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var ts []int64
-	err := r.Run(ctx, func(e event.Event) {
+	err := r.Run(ctx, func(e Event) {
 		ts = append(ts, e.TS/1000) // seconds, as the file gives them
 		if len(ts) == 9 {
 			cancel()
@@ -233,8 +233,8 @@ func TestReplayLoopShiftsBars(t *testing.T) {
 	r, _ := newReplay(t, ReplayConfig{File: file, Loop: true})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var got []event.Event
-	if err := r.Run(ctx, func(e event.Event) {
+	var got []Event
+	if err := r.Run(ctx, func(e Event) {
 		if got = append(got, e); len(got) == 4 {
 			cancel()
 		}
@@ -244,7 +244,7 @@ func TestReplayLoopShiftsBars(t *testing.T) {
 	const day = 24 * 3600 * 1000
 	for i, e := range got {
 		var b event.Bar
-		if err := json.Unmarshal(e.Data, &b); err != nil {
+		if err := json.Unmarshal(data(e), &b); err != nil {
 			t.Fatal(err)
 		}
 		// Pass 2 starts two days later: the span of a day, and a step.
@@ -344,7 +344,7 @@ func TestReplayWaitsWhileBusy(t *testing.T) {
 	r, _ := newReplay(t, ReplayConfig{File: "testdata/replay.jsonl", Speed: 0, Busy: isBusy})
 	emitted := make(chan struct{}, 100)
 	done := make(chan error, 1)
-	go func() { done <- r.Run(context.Background(), func(event.Event) { emitted <- struct{}{} }) }()
+	go func() { done <- r.Run(context.Background(), func(Event) { emitted <- struct{}{} }) }()
 	select {
 	case <-emitted:
 		t.Fatal("emitted while the consumer is busy")
@@ -368,7 +368,7 @@ func TestReplayStopsAtContextEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	emitted := make(chan struct{}, 2)
 	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, func(event.Event) { emitted <- struct{}{} }) }()
+	go func() { done <- r.Run(ctx, func(Event) { emitted <- struct{}{} }) }()
 	<-emitted
 	poll.Until(t, 10*time.Second, func() error {
 		if !strings.Contains(logs.String(), "replay waiting for the next row's time") {

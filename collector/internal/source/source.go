@@ -20,7 +20,7 @@ type Source interface {
 	// Run calls emit for each event, in order, from the calling goroutine,
 	// and never after it has returned. It returns nil when ctx ends or the
 	// input is exhausted, and an error only when the input failed.
-	Run(ctx context.Context, emit func(event.Event)) error
+	Run(ctx context.Context, emit func(Event)) error
 }
 
 // ParseSymbols trims and normalises a symbol list (COLLECTOR_SYMBOLS) and

@@ -2,7 +2,6 @@ package source
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -111,7 +110,7 @@ func (s *Synthetic) Seed() uint64 { return s.seed }
 // Run emits events until ctx ends, then returns nil. Every tick it emits the
 // events owed since the previous tick; if it falls more than a second
 // behind, it skips the debt rather than bursting.
-func (s *Synthetic) Run(ctx context.Context, emit func(event.Event)) error {
+func (s *Synthetic) Run(ctx context.Context, emit func(Event)) error {
 	t := time.NewTicker(tickEvery)
 	defer t.Stop()
 	last := time.Now()
@@ -139,7 +138,7 @@ func (s *Synthetic) Run(ctx context.Context, emit func(event.Event)) error {
 // stamped ts. Run calls it; a simulation may call it directly to generate
 // the same sequence without waiting for the clock. It must not be called
 // concurrently with Run.
-func (s *Synthetic) Next(ts int64) event.Event {
+func (s *Synthetic) Next(ts int64) Event {
 	i, bursting := s.pick()
 	w := &s.syms[i]
 	w.mid += w.mid*volatility*s.rng.NormFloat64() + (w.anchor-w.mid)*reversion
@@ -151,7 +150,7 @@ func (s *Synthetic) Next(ts int64) event.Event {
 	spread := int64(1 + s.rng.IntN(3))
 	bid := int64(math.Round(w.mid)) - spread/2
 	ask := bid + spread
-	e := event.Event{Channel: event.Channel{Symbol: w.symbol}, TS: ts}
+	e := Event{Channel: event.Channel{Symbol: w.symbol}, TS: ts}
 	tradeShare, lots := 1-quoteShare, 1
 	if bursting {
 		tradeShare, lots = burstTrades, burstLots
@@ -171,8 +170,7 @@ func (s *Synthetic) Next(ts int64) event.Event {
 		}
 		v = event.Trade{Price: dollars(price), Size: s.tradeSize(lots)}
 	}
-	// Marshalling a struct of finite floats cannot fail.
-	e.Data, _ = json.Marshal(v)
+	e.Data = v
 	return e
 }
 

@@ -16,14 +16,14 @@ import (
 var testSymbols = []string{"AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "BRK.B", "JPM", "V"}
 
 // collect runs s until it has emitted n events and returns them.
-func collect(t *testing.T, s *Synthetic, n int) []event.Event {
+func collect(t *testing.T, s *Synthetic, n int) []Event {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var mu sync.Mutex
-	var got []event.Event
+	var got []Event
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Run(ctx, func(e event.Event) {
+		done <- s.Run(ctx, func(e Event) {
 			mu.Lock()
 			got = append(got, e)
 			mu.Unlock()
@@ -58,10 +58,10 @@ func TestSyntheticDeterministic(t *testing.T) {
 	a := collect(t, newSynthetic(t, 50_000, 42), n)
 	b := collect(t, newSynthetic(t, 20_000, 42), n) // another rate: other ticks, same sequence
 	c := collect(t, newSynthetic(t, 50_000, 43), n)
-	same := func(x, y event.Event) bool { return x.Channel == y.Channel && string(x.Data) == string(y.Data) }
+	same := func(x, y Event) bool { return x.Channel == y.Channel && string(data(x)) == string(data(y)) }
 	for i := range n {
 		if !same(a[i], b[i]) {
-			t.Fatalf("event %d differs with the same seed: %s %s vs %s %s", i, a[i].Channel, a[i].Data, b[i].Channel, b[i].Data)
+			t.Fatalf("event %d differs with the same seed: %s %s vs %s %s", i, a[i].Channel, data(a[i]), b[i].Channel, data(b[i]))
 		}
 	}
 	differ := 0
@@ -90,7 +90,7 @@ func TestSyntheticRate(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if err := s.Run(ctx, func(event.Event) { mu.Lock(); count++; mu.Unlock() }); err != nil {
+	if err := s.Run(ctx, func(Event) { mu.Lock(); count++; mu.Unlock() }); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	want := rate * time.Since(start).Seconds()
@@ -111,11 +111,11 @@ func TestSyntheticData(t *testing.T) {
 		if e.TS < before || e.TS > after {
 			t.Fatalf("event %d: ts %d outside the run [%d, %d]", i, e.TS, before, after)
 		}
-		if err := event.CheckData(e.Data); err != nil {
+		if err := event.CheckData(data(e)); err != nil {
 			t.Fatalf("event %d: %v", i, err)
 		}
 		if err := checkPrices(e); err != nil {
-			t.Fatalf("event %d %s %s: %v", i, e.Channel, e.Data, err)
+			t.Fatalf("event %d %s %s: %v", i, e.Channel, data(e), err)
 		}
 	}
 	if len(perSymbol) != len(testSymbols) {
@@ -130,11 +130,11 @@ func TestSyntheticData(t *testing.T) {
 }
 
 // checkPrices checks a trade's or quote's data: positive, in cents, bid < ask.
-func checkPrices(e event.Event) error {
+func checkPrices(e Event) error {
 	switch e.Channel.Kind {
 	case event.KindTrade:
 		var tr event.Trade
-		if err := json.Unmarshal(e.Data, &tr); err != nil {
+		if err := json.Unmarshal(data(e), &tr); err != nil {
 			return err
 		}
 		if !plausible(tr.Price) || tr.Size <= 0 {
@@ -142,7 +142,7 @@ func checkPrices(e event.Event) error {
 		}
 	case event.KindQuote:
 		var q event.Quote
-		if err := json.Unmarshal(e.Data, &q); err != nil {
+		if err := json.Unmarshal(data(e), &q); err != nil {
 			return err
 		}
 		if !plausible(q.Bid) || !plausible(q.Ask) || q.Bid >= q.Ask || q.BidSize <= 0 || q.AskSize <= 0 {
@@ -202,7 +202,7 @@ func TestSyntheticTradeSizes(t *testing.T) {
 			continue
 		}
 		var tr event.Trade
-		if err := json.Unmarshal(e.Data, &tr); err != nil {
+		if err := json.Unmarshal(data(e), &tr); err != nil {
 			t.Fatal(err)
 		}
 		trades++
