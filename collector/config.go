@@ -38,6 +38,7 @@ type Config struct {
 	Retention     time.Duration `envconfig:"COLLECTOR_RETENTION" default:"10m"`        // history age limit; 0 keeps all
 	LeaseTTL      time.Duration `envconfig:"COLLECTOR_LEASE_TTL" default:"10s"`        // lease of the active collector; 0: no lease, always active
 	ID            string        `envconfig:"COLLECTOR_ID"`                             // holder id of the lease; "": host name and pid
+	MaxSymbols    int           `envconfig:"COLLECTOR_MAX_SYMBOLS" default:"50000"`    // distinct symbols known at once; events of more are refused
 
 	ReplayFile   string  `envconfig:"COLLECTOR_REPLAY_FILE"`                   // CSV or JSONL file of the replay source
 	ReplaySpeed  float64 `envconfig:"COLLECTOR_REPLAY_SPEED" default:"1"`      // 1 real time, N times faster, 0 as fast as Redis takes it
@@ -114,6 +115,12 @@ func (c Config) Validate() error {
 	if c.Retention < 0 {
 		return fmt.Errorf("COLLECTOR_RETENTION %v: want 0 (keep all) or more", c.Retention)
 	}
+	if c.MaxSymbols < 1 {
+		return fmt.Errorf("COLLECTOR_MAX_SYMBOLS %d: want at least 1", c.MaxSymbols)
+	}
+	if c.Source == sourceSynthetic && len(c.Symbols) > c.MaxSymbols {
+		return fmt.Errorf("COLLECTOR_SYMBOLS lists %d symbols: want at most COLLECTOR_MAX_SYMBOLS (%d)", len(c.Symbols), c.MaxSymbols)
+	}
 	if c.LeaseTTL != 0 && c.LeaseTTL < minLeaseTTL {
 		return fmt.Errorf("COLLECTOR_LEASE_TTL %v: want 0 (no lease) or at least %v", c.LeaseTTL, minLeaseTTL)
 	}
@@ -167,6 +174,7 @@ func (c Config) deriveConfig() derive.Config {
 		Warmup: c.SignalWarmup, Cooldown: c.SignalCooldown,
 		SurgePct: c.SurgePct, SurgeWindow: c.SurgeWindow,
 		SurgeVolumeX: c.SurgeVolumeX, SurgeBaseline: c.SurgeBaseline,
+		MaxSymbols: c.MaxSymbols, Idle: derive.DefaultIdle,
 	}
 }
 

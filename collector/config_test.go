@@ -30,7 +30,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if cfg.Addr != ":9101" || cfg.Source != "synthetic" || len(cfg.Symbols) != 10 || cfg.Rate != 200 ||
 		cfg.MaxBatch != 1000 || cfg.Buffer != 100000 || cfg.FlushInterval.String() != "500ms" ||
-		cfg.Retention.String() != "10m0s" || cfg.StreamPrefix != "md" || cfg.LeaseTTL.String() != "10s" || cfg.ID != "" {
+		cfg.Retention.String() != "10m0s" || cfg.StreamPrefix != "md" || cfg.LeaseTTL.String() != "10s" || cfg.ID != "" || cfg.MaxSymbols != 50000 {
 		t.Errorf("unexpected defaults: %+v", cfg)
 	}
 	if cfg.ReplayFile != "" || cfg.ReplaySpeed != 1 || cfg.ReplayLoop || cfg.ReplaySymbol != "" || cfg.ReplayStrict {
@@ -82,6 +82,8 @@ func TestConfigValidate(t *testing.T) {
 		{"negative retention", map[string]string{"COLLECTOR_RETENTION": "-1m"}, "COLLECTOR_RETENTION"},
 		{"empty addr", map[string]string{"COLLECTOR_ADDR": ""}, "COLLECTOR_ADDR"},
 		{"lease off", map[string]string{"COLLECTOR_LEASE_TTL": "0"}, ""},
+		{"no symbols allowed", map[string]string{"COLLECTOR_MAX_SYMBOLS": "0"}, "COLLECTOR_MAX_SYMBOLS"},
+		{"more synthetic symbols than allowed", map[string]string{"COLLECTOR_MAX_SYMBOLS": "3"}, "COLLECTOR_MAX_SYMBOLS (3)"},
 		{"short lease", map[string]string{"COLLECTOR_LEASE_TTL": "50ms"}, "COLLECTOR_LEASE_TTL"},
 		{"negative lease", map[string]string{"COLLECTOR_LEASE_TTL": "-1s"}, "COLLECTOR_LEASE_TTL"},
 		{"common checked", map[string]string{"STREAM_SHARDS": "0"}, "STREAM_SHARDS"},

@@ -123,3 +123,67 @@ func TestReplayNeverDrops(t *testing.T) {
 		t.Errorf("%d trades and %d bars written, want %d and %d", trades, bars, rows, 3*rows/10)
 	}
 }
+
+// TestMaxSymbolsThroughPipeline replays trades of more symbols than
+// COLLECTOR_MAX_SYMBOLS through the real stages: only the first symbols'
+// events are written, the others' are refused and counted.
+func TestMaxSymbolsThroughPipeline(t *testing.T) {
+	const max, syms, rows = 50, 200, 2000
+	names := make([]string, syms)
+	for i := range names {
+		names[i] = fmt.Sprintf("S%d", i)
+	}
+	cfg := loadConfig(t, map[string]string{
+		"COLLECTOR_SOURCE": "replay", "COLLECTOR_REPLAY_FILE": writeTrades(t, rows, names...),
+		"COLLECTOR_REPLAY_SPEED": "0", "COLLECTOR_MAX_SYMBOLS": fmt.Sprint(max), "COLLECTOR_SIGNALS": "false",
+	})
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg := prometheus.NewRegistry()
+	w := &flakyWriter{}
+	m, err := batch.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := batch.New(w, batch.Config{FlushInterval: cfg.FlushInterval, MaxBatch: cfg.MaxBatch, Buffer: cfg.Buffer}, log, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage, err := derive.New(cfg.deriveConfig(), pipeline.Encode(b.Add, log), log, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := newSource(cfg, b, log, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pipeline.New(src, stage, b).Run(context.Background()); err != nil {
+		t.Fatalf("pipeline: %v", err)
+	}
+	seen := map[string]bool{}
+	trades := 0
+	w.mu.Lock()
+	for _, e := range w.got {
+		seen[e.Channel.Symbol] = true
+		if e.Channel.Kind == event.KindTrade {
+			trades++
+		}
+	}
+	w.mu.Unlock()
+	if len(seen) != max || trades != rows*max/syms {
+		t.Errorf("%d symbols and %d trades written, want %d and %d", len(seen), trades, max, rows*max/syms)
+	}
+	refused, err := testutil.GatherAndCount(reg, "tickwire_collector_symbols_refused_total")
+	if err != nil || refused != 1 {
+		t.Fatalf("refused counter: %d series, %v", refused, err)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(`
+# HELP tickwire_collector_symbols_refused_total Events refused because their symbol was new while COLLECTOR_MAX_SYMBOLS symbols were known.
+# TYPE tickwire_collector_symbols_refused_total counter
+tickwire_collector_symbols_refused_total %d
+`, rows-rows*max/syms)), "tickwire_collector_symbols_refused_total"); err != nil {
+		t.Error(err)
+	}
+}

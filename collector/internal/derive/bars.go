@@ -47,6 +47,7 @@ func (s *Stage) addToBar(sym *symbol, ts int64, tr event.Trade) {
 	}
 	if s.cfg.CloseQuiet {
 		b.cur.closeAt = s.now().Add(time.Duration(start+barMs-ts)*time.Millisecond + barGrace)
+		s.dueBy(sym, b.cur.closeAt)
 	}
 }
 
@@ -68,15 +69,4 @@ func (s *Stage) closeBar(sym *symbol) {
 	s.m.derived.WithLabelValues("bar").Inc()
 	b.lastStart = b.cur.Start
 	b.cur = openBar{}
-}
-
-// closeQuiet closes the bars whose wall-clock time is up at now.
-func (s *Stage) closeQuiet(now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, sym := range s.sorted() {
-		if sym.bar.cur.open && !now.Before(sym.bar.cur.closeAt) {
-			s.closeBar(sym)
-		}
-	}
 }

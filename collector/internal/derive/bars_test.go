@@ -130,15 +130,15 @@ func TestQuietBarCloses(t *testing.T) {
 	st.now = func() time.Time { return wall }
 	st.Emit(tradeEv("AAPL", 1764340200300, 10, 1)) // 700 ms before its second ends
 	st.Emit(tradeEv("MSFT", 1764340200900, 20, 1)) // 100 ms before
-	st.closeQuiet(wall.Add(349 * time.Millisecond))
+	st.tick(wall.Add(349 * time.Millisecond))
 	if got := out.take(event.KindBar); len(got) != 0 {
 		t.Fatalf("closed early: %v", got)
 	}
-	st.closeQuiet(wall.Add(350 * time.Millisecond))
+	st.tick(wall.Add(350 * time.Millisecond))
 	if got := lines(out.take(event.KindBar)...); got != `bar:MSFT 1764340201000 {"open":20,"high":20,"low":20,"close":20,"volume":1,"start":1764340200000,"end":1764340201000}` {
 		t.Fatalf("after 350 ms: %s", got)
 	}
-	st.closeQuiet(wall.Add(950 * time.Millisecond))
+	st.tick(wall.Add(950 * time.Millisecond))
 	if got := out.take(event.KindBar); len(got) != 1 || got[0][:9] != "bar:AAPL " {
 		t.Fatalf("after 950 ms: %v", got)
 	}

@@ -59,11 +59,11 @@ func BenchmarkCloseQuiet(b *testing.B) {
 				st.Emit(tradeEv(fmt.Sprintf("SYM%d", i), 1764340200000, 100, 1))
 			}
 			if !open {
-				st.closeQuiet(clock.Add(2 * time.Second))
+				st.tick(clock.Add(2 * time.Second))
 			}
 			b.ResetTimer()
 			for range b.N {
-				st.closeQuiet(clock.Add(500 * time.Millisecond))
+				st.tick(clock.Add(500 * time.Millisecond))
 			}
 		})
 	}

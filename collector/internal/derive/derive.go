@@ -64,7 +64,7 @@ const MaxOut = 4
 const (
 	barMs      = 1000                   // the length of a bar, ms
 	barGrace   = 250 * time.Millisecond // how long after its second a quiet bar waits for late trades
-	quietEvery = 100 * time.Millisecond // how often Run looks for quiet bars
+	quietEvery = 100 * time.Millisecond // how often Run looks for quiet bars and idle symbols
 	timeReset  = 60_000                 // ms: a trade this much earlier than its symbol's time restarts it
 	dayMs      = 24 * 60 * 60 * 1000
 )
@@ -97,7 +97,18 @@ type Config struct {
 	// SurgeBaseline is the span before the window whose volume is the
 	// average; at least SurgeWindow when volume surges are on.
 	SurgeBaseline time.Duration
+	// MaxSymbols caps the symbols known at once: an event of a new symbol
+	// beyond it is refused. 0: no cap.
+	MaxSymbols int
+	// Idle is how long, by the wall clock, a symbol without events is
+	// kept: then its open bar is emitted and its state forgotten, and it
+	// no longer counts toward MaxSymbols. 0 means DefaultIdle.
+	Idle time.Duration
 }
+
+// DefaultIdle is Config.Idle when left 0: long enough that a symbol
+// trading a few times an hour keeps its session's highs and lows.
+const DefaultIdle = 15 * time.Minute
 
 // Stage passes events on and adds the bars and signals derived from them.
 type Stage struct {
@@ -105,10 +116,13 @@ type Stage struct {
 	out func(source.Event)
 	log *slog.Logger
 	m   *metrics
-	now func() time.Time // the wall clock of CloseQuiet
+	now func() time.Time // the wall clock of CloseQuiet and of idle symbols
 
-	mu   sync.Mutex
-	syms map[string]*symbol
+	mu      sync.Mutex
+	syms    map[string]*symbol
+	due     dueHeap   // every symbol, soonest due first
+	clock   time.Time // the wall clock at the last tick: when symbols were last seen
+	refused refusals
 }
 
 // symbol is the state of one symbol's bars and signals.
@@ -116,6 +130,9 @@ type symbol struct {
 	name string
 	bar  barState
 	sig  sigState
+	seen time.Time // the Stage's clock when the symbol's last event came
+	due  time.Time // when tick must look at the symbol again
+	idx  int       // its place in Stage.due
 }
 
 // New returns a Stage passing events to out, and registers its metrics on
@@ -126,15 +143,27 @@ func New(cfg Config, out func(source.Event), log *slog.Logger, reg prometheus.Re
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Idle <= 0 {
+		cfg.Idle = DefaultIdle
+	}
 	return &Stage{
 		cfg: cfg, out: out, log: log.With("component", "derive"), m: m,
-		now: time.Now, syms: map[string]*symbol{},
+		now: time.Now, syms: map[string]*symbol{}, clock: time.Now(),
 	}, nil
 }
 
-// Emit passes e on, then the events derived from it.
+// Emit passes e on, then the events derived from it. An event of a new
+// symbol while Config.MaxSymbols are known is refused: counted, logged at
+// most every refusedLogEvery, and not passed on.
 func (s *Stage) Emit(e source.Event) {
 	s.mu.Lock()
+	sym := s.symbol(e.Channel.Symbol)
+	if sym == nil {
+		report := s.refuse(e.Channel.Symbol)
+		s.mu.Unlock()
+		report.log(s.log, s.cfg.MaxSymbols)
+		return
+	}
 	defer s.mu.Unlock()
 	s.out(e)
 	if e.Channel.Kind != event.KindTrade || !(s.cfg.Bars || s.cfg.Signals) {
@@ -145,12 +174,6 @@ func (s *Stage) Emit(e source.Event) {
 		s.m.skipped.Inc()
 		return
 	}
-	sym := s.syms[e.Channel.Symbol]
-	if sym == nil {
-		sym = &symbol{name: e.Channel.Symbol}
-		sym.bar.lastStart = -1
-		s.syms[sym.name] = sym
-	}
 	if s.cfg.Bars {
 		s.addToBar(sym, e.TS, tr)
 	}
@@ -159,24 +182,27 @@ func (s *Stage) Emit(e source.Event) {
 	}
 }
 
-// Flush closes every open bar: at the end of the input, or at shutdown.
+// Flush closes every open bar, in symbol order: at the end of the input,
+// or at shutdown.
 func (s *Stage) Flush() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, sym := range s.sorted() {
+	var open []*symbol
+	for _, sym := range s.syms {
 		if sym.bar.cur.open {
-			s.closeBar(sym)
+			open = append(open, sym)
 		}
+	}
+	slices.SortFunc(open, func(a, b *symbol) int { return cmp.Compare(a.name, b.name) })
+	for _, sym := range open {
+		s.closeBar(sym)
 	}
 }
 
-// Run closes quiet bars by the wall clock (with Config.CloseQuiet) until
-// ctx ends; then it returns nil.
+// Run ticks every quietEvery until ctx ends, then returns nil: each tick
+// closes quiet bars by the wall clock (with Config.CloseQuiet) and forgets
+// the symbols idle for Config.Idle.
 func (s *Stage) Run(ctx context.Context) error {
-	if !s.cfg.Bars || !s.cfg.CloseQuiet {
-		<-ctx.Done()
-		return nil
-	}
 	t := time.NewTicker(quietEvery)
 	defer t.Stop()
 	for {
@@ -184,20 +210,9 @@ func (s *Stage) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			s.closeQuiet(s.now())
+			s.tick(s.now())
 		}
 	}
-}
-
-// sorted returns the symbols in name order, so that what a Stage emits
-// for several symbols at once comes in a stable order.
-func (s *Stage) sorted() []*symbol {
-	out := make([]*symbol, 0, len(s.syms))
-	for _, sym := range s.syms {
-		out = append(out, sym)
-	}
-	slices.SortFunc(out, func(a, b *symbol) int { return cmp.Compare(a.name, b.name) })
-	return out
 }
 
 // emit passes on an event of kind on sym with data v, a typed value that

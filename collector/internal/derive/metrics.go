@@ -12,6 +12,9 @@ type metrics struct {
 	suppressed *prometheus.CounterVec // by signal
 	late       prometheus.Counter
 	skipped    prometheus.Counter
+	symbols    prometheus.Gauge   // known now
+	forgotten  prometheus.Counter // dropped after Config.Idle
+	refused    prometheus.Counter // events of symbols beyond Config.MaxSymbols
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -29,8 +32,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: ns + "trades_not_derived_total", Help: "Trade events whose data has no usable price or size, so no bar or signal uses them.",
 		}),
+		symbols: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: ns + "symbols", Help: "Symbols whose state (bars, signals) the collector keeps; at most COLLECTOR_MAX_SYMBOLS.",
+		}),
+		forgotten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: ns + "symbols_forgotten_total", Help: "Symbols whose state was dropped after a quiet period without events.",
+		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: ns + "symbols_refused_total", Help: "Events refused because their symbol was new while COLLECTOR_MAX_SYMBOLS symbols were known.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.derived, m.suppressed, m.late, m.skipped} {
+	for _, c := range []prometheus.Collector{m.derived, m.suppressed, m.late, m.skipped, m.symbols, m.forgotten, m.refused} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register derive metrics: %w", err)
 		}
