@@ -35,10 +35,21 @@
 // per symbol; suppressed signals are counted. A signal is stamped with the
 // time of the trade that set it off.
 //
+// State. A Stage keeps state for at most Config.MaxSymbols symbols (of any
+// kind of event): an event of a new symbol beyond it is refused, counted
+// and logged at most every refusedLogEvery. A symbol without events for
+// Config.Idle (wall clock) is forgotten, its open bar emitted first. The
+// symbols sit in a min-heap by the time they are next due (bar close,
+// idleness), so that a tick costs only the symbols due, not all of them.
+//
+// Data. Trades' data arrives typed (source.Event); derived events leave
+// typed too, and are encoded to JSON once, after the stage.
+//
 // A Stage's methods are safe for concurrent use: the source calls Emit
 // from its goroutine while Run closes quiet bars from another. Both call
 // out under the Stage's lock, so that each channel's events keep their
-// order; out must therefore not block (batch.Batcher.Add does not).
+// order; out must therefore not block (batch.Batcher.Add does not). Log
+// lines about refused symbols are written after the lock is released.
 package derive
 
 import (

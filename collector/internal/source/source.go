@@ -2,6 +2,10 @@
 // for development and load tests, a replay of a CSV or JSONL file, and
 // JSONL read from a stream so that any feed can be piped in.
 //
+// Sources hand on typed values (Event, with data an event.Trade, Quote,
+// Bar, or Raw JSON read from the input); Event.Encode makes the JSON once,
+// where events leave the process.
+//
 // A source is run by one goroutine; the emit function it is given must be
 // safe to call from that goroutine and must not block for long.
 package source
