@@ -38,7 +38,18 @@ func startServer(t *testing.T, lim obs.ServerLimits) (addr string, open *atomic.
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close(); <-done })
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-done
+		// Close does not wait for the connections' goroutines: one that
+		// answered 431 lingers before closing.
+		poll.Until(t, 10*time.Second, func() error {
+			if n := open.Load(); n > 0 {
+				return fmt.Errorf("%d connections still open", n)
+			}
+			return nil
+		})
+	})
 	return ln.Addr().String(), open
 }
 
