@@ -279,16 +279,15 @@ const (
 	defaultBar    = 60 * 1000           // ms, for rows with a time of day
 )
 
-// event returns the row's event, its time moved by shift (a loop's later
+// toEvent returns the row's event, its time moved by shift (a loop's later
 // passes); periods gives the bar period of each symbol (see barPeriods).
-func (p *parsedRow) event(periods map[string]int64, shift int64) Event {
+func (p *parsedRow) toEvent(periods map[string]int64, shift int64) Event {
 	e := Event{Channel: p.ch, TS: p.ts + shift}
-	var v any
 	switch p.ch.Kind {
 	case event.KindTrade:
-		v = p.trade
+		e.Data = p.trade
 	case event.KindQuote:
-		v = p.quote
+		e.Data = p.quote
 	default:
 		period, ok := periods[p.ch.Symbol]
 		switch {
@@ -299,9 +298,8 @@ func (p *parsedRow) event(periods map[string]int64, shift int64) Event {
 			period = defaultBar
 		}
 		p.bar.Start, p.bar.End = e.TS, e.TS+period
-		v = p.bar
+		e.Data = p.bar
 	}
-	e.Data = v
 	return e
 }
 
@@ -396,7 +394,7 @@ func (c *csvRows) next(shift int64) (row, error) {
 	if err != nil {
 		return row{}, err
 	}
-	return row{e: p.event(c.periods, shift), line: line}, nil
+	return row{e: p.toEvent(c.periods, shift), line: line}, nil
 }
 
 // barPeriods reads the rows of a CSV file and returns each symbol's bar

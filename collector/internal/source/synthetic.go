@@ -155,10 +155,9 @@ func (s *Synthetic) Next(ts int64) Event {
 	if bursting {
 		tradeShare, lots = burstTrades, burstLots
 	}
-	var v any
 	if s.rng.Float64() >= tradeShare {
 		e.Channel.Kind = event.KindQuote
-		v = event.Quote{
+		e.Data = event.Quote{
 			Bid: dollars(bid), BidSize: float64(100 * (1 + s.rng.IntN(20))),
 			Ask: dollars(ask), AskSize: float64(100 * (1 + s.rng.IntN(20))),
 		}
@@ -168,9 +167,8 @@ func (s *Synthetic) Next(ts int64) Event {
 		if s.rng.IntN(2) == 1 {
 			price = ask
 		}
-		v = event.Trade{Price: dollars(price), Size: s.tradeSize(lots)}
+		e.Data = event.Trade{Price: dollars(price), Size: s.tradeSize(lots)}
 	}
-	e.Data = v
 	return e
 }
 
