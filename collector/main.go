@@ -92,9 +92,11 @@ func runConfig(ctx context.Context, log *slog.Logger, cfg Config) error {
 			log.Warn("close redis client", "err", err)
 		}
 	}()
-	writer := streams.NewWriter(client, layout, streams.WriterConfig{
-		FeedLen: cfg.FeedLen, HistoryLen: cfg.HistoryLen, Retention: cfg.Retention,
-	})
+	wcfg := streams.WriterConfig{FeedLen: cfg.FeedLen, HistoryLen: cfg.HistoryLen, Retention: cfg.Retention}
+	if cfg.LeaseTTL > 0 { // the script refuses writes unless we hold the lease
+		wcfg.Lease, wcfg.Holder = layout.Leader(), cfg.holderID()
+	}
+	writer := streams.NewWriter(client, layout, wcfg)
 
 	leaderMetrics, err := newLeaderMetrics(reg)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/tickwire/tickwire/collector/internal/batch"
 	"github.com/tickwire/tickwire/collector/internal/derive"
 	"github.com/tickwire/tickwire/shared/event"
+	"github.com/tickwire/tickwire/shared/streams"
 )
 
 // flakyWriter fails its first writes, each time writing half the batch
@@ -31,17 +32,21 @@ type flakyWriter struct {
 
 var errDown = errors.New("redis down")
 
-func (w *flakyWriter) Write(_ context.Context, evs []event.Event) ([]event.Event, error) {
+func (w *flakyWriter) Write(_ context.Context, evs []streams.Pending) (streams.Result, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.fails > 0 {
 		w.fails--
 		half := len(evs) / 2
-		w.got = append(w.got, evs[:half]...)
-		return evs[half:], errDown
+		for _, p := range evs[:half] {
+			w.got = append(w.got, p.Event)
+		}
+		return streams.Result{Written: half, Unwritten: evs[half:]}, errDown
 	}
-	w.got = append(w.got, evs...)
-	return nil, nil
+	for _, p := range evs {
+		w.got = append(w.got, p.Event)
+	}
+	return streams.Result{Written: len(evs)}, nil
 }
 
 // writeTrades writes a CSV of n trades over syms, ten a second.

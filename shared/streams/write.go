@@ -90,8 +90,9 @@ type Skipped struct {
 
 // Result is what one Write did.
 type Result struct {
-	// Written counts the events this call appended (not those a retry found
-	// written by an earlier call).
+	// Written counts the events of the chunks that succeeded: appended by
+	// this call, or found appended by an earlier call that failed after
+	// Redis ran it (and so were not counted then).
 	Written int
 	// Unwritten are the events that may not have been written: those of
 	// the chunks that failed, and the later chunks of their shards, in
@@ -211,7 +212,7 @@ func (w *Writer) round(ctx context.Context, shards [][]chunk, idx []int, r int, 
 		}
 		c := &shards[i][r]
 		if cerr == nil {
-			cerr = res.add(reply)
+			cerr = res.add(reply, len(c.events))
 		}
 		if cerr != nil {
 			failed[i] = true
@@ -225,20 +226,21 @@ func (w *Writer) round(ctx context.Context, shards [][]chunk, idx []int, r int, 
 	return first
 }
 
-// add records a script's reply: {n, last id, {ch, err, ...}} or {-1}.
-func (res *Result) add(reply any) error {
+// add records the reply of a chunk of n events: {appended, last id, {ch,
+// err, ...}} or {-1}.
+func (res *Result) add(reply any, n int) error {
 	vals, ok := reply.([]any)
 	if !ok || len(vals) == 0 {
 		return fmt.Errorf("write script answered %v", reply)
 	}
-	n, ok := vals[0].(int64)
+	appended, ok := vals[0].(int64)
 	switch {
 	case !ok:
 		return fmt.Errorf("write script answered %v", reply)
-	case n < 0:
+	case appended < 0:
 		return ErrNotLeader
 	}
-	res.Written += int(n)
+	res.Written += n
 	if len(vals) < 3 {
 		return nil
 	}
@@ -312,4 +314,13 @@ func (w *Writer) scriptArgs(c chunk, minID string) ([]string, []any) {
 		keys = append(keys, w.cfg.Lease) // last: the script reads KEYS[#KEYS]
 	}
 	return keys, args
+}
+
+// PendingOf wraps events for a first Write.
+func PendingOf(events []event.Event) []Pending {
+	out := make([]Pending, len(events))
+	for i, e := range events {
+		out[i] = Pending{Event: e}
+	}
+	return out
 }

@@ -79,10 +79,10 @@ func (e *env) write(ch string, prices ...float64) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	evs := make([]event.Event, len(prices))
+	evs := make([]streams.Pending, len(prices))
 	for i, p := range prices {
 		data, _ := json.Marshal(event.Trade{Price: p, Size: 1})
-		evs[i] = event.Event{Channel: c, TS: time.Now().UnixMilli(), Data: data}
+		evs[i] = streams.Pending{Event: event.Event{Channel: c, TS: time.Now().UnixMilli(), Data: data}}
 	}
 	if _, err := e.writer.Write(context.Background(), evs); err != nil {
 		e.t.Fatalf("write events: %v", err)

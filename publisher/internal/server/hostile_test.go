@@ -40,6 +40,7 @@ import (
 	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/obs"
 	"github.com/tickwire/tickwire/shared/poll"
+	"github.com/tickwire/tickwire/shared/streams"
 )
 
 // Hostile clients: every way a token can be wrong, token renewal, the
@@ -1146,7 +1147,7 @@ func TestGarbageFlood(t *testing.T) {
 			default:
 			}
 			ev := eventOf("trade:FUZZ", float64(i))
-			if _, err := e.writer.Write(context.Background(), ev); err != nil {
+			if _, err := e.writer.Write(context.Background(), streams.PendingOf(ev)); err != nil {
 				t.Errorf("write: %v", err)
 				return
 			}
