@@ -153,10 +153,19 @@ func runConfig(ctx context.Context, log *slog.Logger, cfg Config) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	pumped := make(chan struct{})
+	janitorCtx, stopJanitor := context.WithCancel(gctx)
+	defer stopJanitor()
 	g.Go(func() error {
 		defer close(pumped)
+		defer stopJanitor()
 		return pump(gctx, src, stage, batcher)
 	})
+	if cfg.Retention > 0 {
+		// History keys expire after the retention; the janitor takes their
+		// channels out of the channel sets.
+		jan := streams.NewJanitor(client, layout, janitorPeriod(cfg.Retention), log)
+		g.Go(func() error { return jan.Run(janitorCtx) })
+	}
 	g.Go(func() error { return serve(srv, ln, pumped) })
 	if lead != nil {
 		// Renews until the final flush is done, then releases the lease.
@@ -167,4 +176,10 @@ func runConfig(ctx context.Context, log *slog.Logger, cfg Config) error {
 	}
 	log.Info("collector stopped")
 	return nil
+}
+
+// janitorPeriod is how often the channel sets are swept: a tenth of the
+// retention, between 1 s and 10 min.
+func janitorPeriod(retention time.Duration) time.Duration {
+	return min(max(retention/10, time.Second), 10*time.Minute)
 }
