@@ -52,8 +52,10 @@ func (b *Batcher) write(ctx context.Context, batch []streams.Pending) error {
 	}
 	if errors.Is(err, streams.ErrNotLeader) {
 		if b.fenced.allow(time.Now()) {
-			b.log.Warn("write refused: another collector holds the lease; events discarded",
-				"discarded", len(res.Unwritten), "also_refused", b.fenced.take())
+			// Info: on a standby this is the normal state (at most one line
+			// per skipLogEvery).
+			b.log.Info("events discarded: this collector does not hold the lease",
+				"discarded", len(res.Unwritten), "batches_since_last_line", b.fenced.take())
 		}
 		b.recycle(batch)
 		b.succeeded() // Redis answered
