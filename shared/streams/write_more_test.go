@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -218,5 +219,30 @@ func TestErrorClasses(t *testing.T) {
 		if tc.is(nil) || tc.is(errors.New(tc.name+" from elsewhere")) || tc.is(redis.Nil) {
 			t.Errorf("%s: matches nil, a Go error or redis.Nil", tc.name)
 		}
+	}
+}
+
+// Run sweeps on its own, paced, until its context ends.
+func TestJanitorRun(t *testing.T) {
+	f := newFixture(t)
+	l := mustLayout(t, 1)
+	w := NewWriter(f.c, l, WriterConfig{FeedLen: 1000, HistoryLen: 1000, Retention: 100 * time.Millisecond})
+	if _, err := unwrittenOf(w.Write(t.Context(), []Pending{trade(t, "AAPL", 1)})); err != nil {
+		t.Fatal(err)
+	}
+	j := NewJanitor(f.c, l, 50*time.Millisecond, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- j.Run(ctx) }()
+	poll.Until(t, 10*time.Second, func() error {
+		n, err := f.c.SCard(t.Context(), l.Channels(0)).Result()
+		if err != nil || n != 0 {
+			return fmt.Errorf("channel set holds %d (%v)", n, err)
+		}
+		return nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
 	}
 }
