@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -26,6 +27,10 @@ var (
 	// ErrInvalidToken wraps every reason a token is refused. Its message
 	// never contains the token.
 	ErrInvalidToken = errors.New("invalid token")
+	// ErrTokenExpired is wrapped, beside ErrInvalidToken, when expiry is the
+	// token's only fault: the client should fetch a fresh token
+	// (PROTOCOL.md's token_expired) rather than give up.
+	ErrTokenExpired = errors.New("token expired")
 )
 
 // Config is what a Verifier checks.
@@ -69,6 +74,7 @@ func (id Identity) Allows(c event.Channel) bool {
 // Verifier checks tokens against one configuration.
 type Verifier struct {
 	parser *jwt.Parser
+	opts   []jwt.ParserOption // the parser's, to re-check an expired token
 	secret []byte
 	public any // *rsa.PublicKey or *ecdsa.PublicKey
 }
@@ -104,16 +110,19 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
+	v.opts = opts
 	v.parser = jwt.NewParser(opts...)
 	return v, nil
 }
 
 // Verify checks a token and returns who it names. Every failure wraps
-// ErrInvalidToken with a reason that does not quote the token.
+// ErrInvalidToken with a reason that does not quote the token; a token whose
+// only fault is its expiry wraps ErrTokenExpired too.
 func (v *Verifier) Verify(token string) (Identity, error) {
 	var claims Claims
 	_, err := v.parser.ParseWithClaims(token, &claims, v.keyFor)
-	if err != nil {
+	expired := err != nil && v.onlyExpired(err, &claims)
+	if err != nil && !expired {
 		return Identity{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if claims.Subject == "" {
@@ -130,12 +139,34 @@ func (v *Verifier) Verify(token string) (Identity, error) {
 			id.Patterns = append(id.Patterns, p)
 		}
 	}
+	if expired {
+		return Identity{}, fmt.Errorf("%w: %w at %s", ErrInvalidToken, ErrTokenExpired, id.Expires.UTC().Format(time.RFC3339))
+	}
 	return id, nil
+}
+
+// onlyExpired reports whether err, from parsing claims, is an expiry and
+// nothing else: the claims pass every check at the last instant before exp.
+// jwt verifies the signature before it validates claims, so the claims of
+// an expired token have a good signature.
+func (v *Verifier) onlyExpired(err error, claims *Claims) bool {
+	if !errors.Is(err, jwt.ErrTokenExpired) || claims.ExpiresAt == nil {
+		return false
+	}
+	justBefore := claims.ExpiresAt.Add(-time.Nanosecond)
+	opts := append(slices.Clip(v.opts), jwt.WithTimeFunc(func() time.Time { return justBefore }))
+	return jwt.NewValidator(opts...).Validate(claims) == nil
 }
 
 // keyFor hands each signing method only its own kind of key, so an HS256
 // token "signed" with the RSA public key as secret never verifies.
 func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
+	// RFC 7515 §4.1.11: a recipient must refuse a token whose crit header
+	// names an extension it does not implement, and this one implements
+	// none.
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errors.New(`header "crit" names extensions this server does not implement`)
+	}
 	switch t.Method.(type) {
 	case *jwt.SigningMethodHMAC:
 		if v.secret != nil {
@@ -204,6 +235,9 @@ func Mint(secret, sub string, ttl time.Duration, channels []string, now time.Tim
 	}
 	if sub == "" {
 		return "", errors.New("mint token: empty subject")
+	}
+	if ttl <= 0 {
+		return "", fmt.Errorf("mint token: ttl %s: want a positive lifetime (a token with no life left is refused at once)", ttl)
 	}
 	for _, c := range channels {
 		if _, err := event.ParsePattern(c); err != nil {

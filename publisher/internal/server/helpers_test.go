@@ -173,12 +173,15 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// token mints a token for sub that expires ttl from now; a ttl of zero or
+// less mints one issued a minute before it expired (Mint refuses such a ttl).
 func token(t *testing.T, sub string, ttl time.Duration, channels ...string) string {
 	t.Helper()
-	if channels == nil {
-		channels = nil
+	now := time.Now()
+	if ttl <= 0 {
+		now, ttl = now.Add(ttl-time.Minute), time.Minute
 	}
-	tok, err := auth.Mint(testSecret, sub, ttl, channels, time.Now())
+	tok, err := auth.Mint(testSecret, sub, ttl, channels, now)
 	if err != nil {
 		t.Fatal(err)
 	}
