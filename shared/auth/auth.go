@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -74,9 +73,10 @@ func (id Identity) Allows(c event.Channel) bool {
 // Verifier checks tokens against one configuration.
 type Verifier struct {
 	parser *jwt.Parser
-	opts   []jwt.ParserOption // the parser's, to re-check an expired token
-	secret []byte
-	public any // *rsa.PublicKey or *ecdsa.PublicKey
+	// validator checks claims as parser does, to re-check an expired token.
+	validator *jwt.Validator
+	secret    []byte
+	public    any // *rsa.PublicKey or *ecdsa.PublicKey
 }
 
 // NewVerifier builds the one parser of a process from cfg.
@@ -110,8 +110,8 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
-	v.opts = opts
 	v.parser = jwt.NewParser(opts...)
+	v.validator = jwt.NewValidator(opts...)
 	return v, nil
 }
 
@@ -146,16 +146,21 @@ func (v *Verifier) Verify(token string) (Identity, error) {
 }
 
 // onlyExpired reports whether err, from parsing claims, is an expiry and
-// nothing else: the claims pass every check at the last instant before exp.
+// nothing else: the same claims with a later exp pass every check now.
 // jwt verifies the signature before it validates claims, so the claims of
 // an expired token have a good signature.
 func (v *Verifier) onlyExpired(err error, claims *Claims) bool {
 	if !errors.Is(err, jwt.ErrTokenExpired) || claims.ExpiresAt == nil {
 		return false
 	}
-	justBefore := claims.ExpiresAt.Add(-time.Nanosecond)
-	opts := append(slices.Clip(v.opts), jwt.WithTimeFunc(func() time.Time { return justBefore }))
-	return jwt.NewValidator(opts...).Validate(claims) == nil
+	// An exp out of range (1e300) overflows jwt's check into "expired";
+	// only an exp between 1970 and now counts.
+	if exp := claims.ExpiresAt.Unix(); exp <= 0 || exp >= time.Now().Unix() {
+		return false
+	}
+	unexpired := *claims
+	unexpired.ExpiresAt = jwt.NewNumericDate(time.Now().Add(time.Hour))
+	return v.validator.Validate(&unexpired) == nil
 }
 
 // keyFor hands each signing method only its own kind of key, so an HS256

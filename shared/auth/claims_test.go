@@ -42,8 +42,10 @@ func TestVerifyExpiredOnly(t *testing.T) {
 		{"expired and no aud", hs(map[string]any{"exp": past, "aud": nil}), false},
 		{"expired and no sub", hs(map[string]any{"exp": past, "sub": nil}), false},
 		{"expired and a bad channels claim", hs(map[string]any{"exp": past, "channels": []string{"nope:X"}}), false},
-		{"expired and nbf after exp", hs(map[string]any{"exp": past, "nbf": now.Unix()}), false},
-		{"expired and issued after exp", hs(map[string]any{"exp": past, "iat": now.Unix()}), false},
+		{"expired and not yet valid", hs(map[string]any{"exp": past, "nbf": now.Add(time.Hour).Unix()}), false},
+		{"expired and issued in the future", hs(map[string]any{"exp": past, "iat": now.Add(time.Hour).Unix()}), false},
+		{"expired, issued after exp (no check of its own)", hs(map[string]any{"exp": past, "iat": now.Unix()}), true},
+		{"exp overflowing", hs(map[string]any{"exp": 1e300}), false},
 		{"not yet valid", hs(map[string]any{"nbf": now.Add(time.Hour).Unix()}), false},
 	}
 	for _, tt := range tests {
