@@ -217,54 +217,24 @@ func (s *Server) closeClients() {
 
 // serveStream upgrades a request to the client protocol and serves it.
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	switch {
-	case s.draining:
-		s.mu.Unlock()
-		obs.WriteJSON(w, http.StatusServiceUnavailable, httpError{"unavailable", "replica is shutting down; connect to another"})
-		return
-	case s.nconns >= s.cfg.MaxConns:
-		s.mu.Unlock()
-		obs.WriteJSON(w, http.StatusServiceUnavailable, httpError{"unavailable", "replica is at its connection limit; connect to another"})
+	release, ok := s.acquireConn(w)
+	if !ok {
 		return
 	}
-	s.nconns++
-	s.active.Add(1)
-	s.mu.Unlock()
-	release := func() {
-		s.mu.Lock()
-		s.nconns--
-		s.mu.Unlock()
-		s.active.Done()
-	}
-
-	tok, fromHeader := requestToken(r)
-	var ident *auth.Identity
-	var tokenErr error
-	if tok != "" {
-		id, err := s.deps.Verifier.Verify(tok)
-		switch {
-		case err == nil:
-			ident = &id
-		case fromHeader || !websocket.IsWebSocketUpgrade(r):
-			// Not a browser's WebSocket: nothing to upgrade, or a client
-			// that can read the status.
-			release()
-			code := tokenErrorCode(err)
-			s.deps.Metrics.Errors.WithLabelValues(code).Inc()
-			obs.WriteJSON(w, http.StatusUnauthorized, httpError{code, err.Error()})
-			return
-		default:
-			// A browser cannot read an HTTP status on a WebSocket: the
-			// refusal of an access_token goes in a frame after the upgrade.
-			tokenErr = err
-		}
+	ident, tokenErr, refused := s.verifyUpgrade(w, r)
+	if refused {
+		release()
+		return
 	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		release()
 		return // the upgrader has answered (400 or 403)
 	}
+	// Serve the connection on a goroutine of its own, owned by the Server
+	// (drain waits for it), and let this handler return: net/http then
+	// frees the request and its buffers, which an idle connection would
+	// otherwise hold for its whole life.
 	if tokenErr != nil {
 		go func() {
 			defer release()
@@ -272,15 +242,60 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		}()
 		return
 	}
-	// Serve the connection on a goroutine of its own, owned by the Server
-	// (drain waits for it), and let this handler return: net/http then
-	// frees the request and its buffers, which an idle connection would
-	// otherwise hold for its whole life.
 	c := wsconn.New(s.deps, ws, ident)
 	go func() {
 		defer release()
 		c.Serve(s.shutdown, ident != nil)
 	}()
+}
+
+// acquireConn counts one more connection and returns the function that
+// counts it out, or answers 503 when the replica drains or is full.
+func (s *Server) acquireConn(w http.ResponseWriter) (release func(), ok bool) {
+	s.mu.Lock()
+	switch {
+	case s.draining:
+		s.mu.Unlock()
+		obs.WriteJSON(w, http.StatusServiceUnavailable, httpError{"unavailable", "replica is shutting down; connect to another"})
+		return nil, false
+	case s.nconns >= s.cfg.MaxConns:
+		s.mu.Unlock()
+		obs.WriteJSON(w, http.StatusServiceUnavailable, httpError{"unavailable", "replica is at its connection limit; connect to another"})
+		return nil, false
+	}
+	s.nconns++
+	s.active.Add(1)
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.nconns--
+		s.mu.Unlock()
+		s.active.Done()
+	}, true
+}
+
+// verifyUpgrade verifies the token of an upgrade request, if it has one.
+// A failed token in the Authorization header (or on a request that is no
+// WebSocket upgrade) is answered here with HTTP 401: refused. A failed
+// access_token is returned as tokenErr, to be refused after the upgrade,
+// because a browser cannot read an HTTP status on a WebSocket.
+func (s *Server) verifyUpgrade(w http.ResponseWriter, r *http.Request) (ident *auth.Identity, tokenErr error, refused bool) {
+	tok, fromHeader := requestToken(r)
+	if tok == "" {
+		return nil, nil, false
+	}
+	id, err := s.deps.Verifier.Verify(tok)
+	switch {
+	case err == nil:
+		return &id, nil, false
+	case fromHeader || !websocket.IsWebSocketUpgrade(r):
+		code := tokenErrorCode(err)
+		s.deps.Metrics.Errors.WithLabelValues(code).Inc()
+		obs.WriteJSON(w, http.StatusUnauthorized, httpError{code, err.Error()})
+		return nil, nil, true
+	default:
+		return nil, err, false
+	}
 }
 
 type httpError struct {
