@@ -114,6 +114,9 @@ func TestLeaseStandbyTakesOver(t *testing.T) {
 	if n, err := metric(act.addr, "tickwire_collector_standby_discarded_total"); err != nil || n != 0 {
 		t.Errorf("active collector discarded %v events (%v)", n, err)
 	}
+	if n, err := metric(standby.addr, "tickwire_collector_events_written_total"); err != nil || n != 0 {
+		t.Errorf("standby counted %v discarded events as written (%v)", n, err)
+	}
 	holder, err := rdb.Get(t.Context(), "lease:collector:leader").Result()
 	if err != nil {
 		t.Fatal(err)

@@ -93,9 +93,11 @@ func runConfig(ctx context.Context, log *slog.Logger, cfg Config) error {
 		}
 	}()
 	layout, _ := cfg.Layout() // checked by Validate
-	writer := streams.NewWriter(client, layout, streams.WriterConfig{
-		FeedLen: cfg.FeedLen, HistoryLen: cfg.HistoryLen, Retention: cfg.Retention,
-	})
+	wcfg := streams.WriterConfig{FeedLen: cfg.FeedLen, HistoryLen: cfg.HistoryLen, Retention: cfg.Retention}
+	if cfg.LeaseTTL > 0 { // the script refuses writes unless we hold the lease
+		wcfg.Lease, wcfg.Holder = layout.Leader(), cfg.holderID()
+	}
+	writer := streams.NewWriter(client, layout, wcfg)
 	keeper, out, err := newKeeper(cfg, client, layout, writer, log, reg)
 	if err != nil {
 		return err
@@ -141,10 +143,19 @@ func runConfig(ctx context.Context, log *slog.Logger, cfg Config) error {
 	// is kept, and health served, until then.
 	afterPipe, pipeDone := context.WithCancel(context.WithoutCancel(ctx))
 	defer pipeDone()
+	janitorCtx, stopJanitor := context.WithCancel(gctx)
+	defer stopJanitor()
 	g.Go(func() error {
 		defer pipeDone()
+		defer stopJanitor()
 		return pipe.Run(gctx)
 	})
+	if cfg.Retention > 0 {
+		// History keys expire after the retention; the janitor takes their
+		// channels out of the channel sets.
+		jan := streams.NewJanitor(client, layout, janitorPeriod(cfg.Retention), log)
+		g.Go(func() error { return jan.Run(janitorCtx) })
+	}
 	g.Go(func() error {
 		err := obs.Serve(afterPipe, srv, ln, shutdownTimeout)
 		pipeDone() // a failed server stops the rest too
@@ -180,4 +191,10 @@ func newKeeper(cfg Config, client redis.UniversalClient, layout streams.Layout, 
 	log.Info("collector lease", "key", layout.Leader(), "holder", cfg.holderID(), "ttl", cfg.LeaseTTL)
 	k := lease.New(l, w, log, m)
 	return k, k, nil
+}
+
+// janitorPeriod is how often the channel sets are swept: a tenth of the
+// retention, between 1 s and 10 min.
+func janitorPeriod(retention time.Duration) time.Duration {
+	return min(max(retention/10, time.Second), 10*time.Minute)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/tickwire/tickwire/collector/internal/derive"
 	"github.com/tickwire/tickwire/collector/internal/pipeline"
 	"github.com/tickwire/tickwire/shared/event"
+	"github.com/tickwire/tickwire/shared/streams"
 )
 
 // flakyWriter fails its first writes, each time writing half the batch
@@ -32,17 +33,21 @@ type flakyWriter struct {
 
 var errDown = errors.New("redis down")
 
-func (w *flakyWriter) Write(_ context.Context, evs []event.Event) ([]event.Event, error) {
+func (w *flakyWriter) Write(_ context.Context, evs []streams.Pending) (streams.Result, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.fails > 0 {
 		w.fails--
 		half := len(evs) / 2
-		w.got = append(w.got, evs[:half]...)
-		return evs[half:], errDown
+		for _, p := range evs[:half] {
+			w.got = append(w.got, p.Event)
+		}
+		return streams.Result{Written: half, Unwritten: evs[half:]}, errDown
 	}
-	w.got = append(w.got, evs...)
-	return nil, nil
+	for _, p := range evs {
+		w.got = append(w.got, p.Event)
+	}
+	return streams.Result{Written: len(evs)}, nil
 }
 
 // writeTrades writes a CSV of n trades over syms, ten a second.
@@ -93,7 +98,7 @@ func TestReplayNeverDrops(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := pipeline.New(src, stage, b).Run(context.Background()); err != nil {
-		t.Fatalf("pump: %v", err)
+		t.Fatalf("pipeline: %v", err)
 	}
 	if n := testutil.ToFloat64(m.Dropped); n != 0 {
 		t.Errorf("%v events dropped", n)

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tickwire/tickwire/publisher/internal/server"
 	"github.com/tickwire/tickwire/shared/auth"
@@ -31,37 +32,60 @@ import (
 	"github.com/tickwire/tickwire/shared/obs"
 )
 
+// httpShutdownTimeout bounds the HTTP server's Shutdown: plain requests
+// finishing. WebSockets are drained afterwards, within
+// PUBLISHER_DRAIN_TIMEOUT.
+const httpShutdownTimeout = 5 * time.Second
+
 func main() {
 	args := os.Args[1:]
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
-	var err error
 	switch cmd {
 	case "serve":
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err = serve(ctx)
-		stop()
+		os.Exit(serve())
 	case "token":
-		err = token(os.Stdout, args)
+		if err := token(os.Stdout, args); err != nil {
+			fmt.Fprintln(os.Stderr, "publisher:", err)
+			os.Exit(1)
+		}
 	default:
-		err = fmt.Errorf("unknown command %q: want serve or token", cmd)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "publisher:", err)
-		os.Exit(1)
+		fmt.Fprintf(os.Stderr, "publisher: unknown command %q: want serve or token\n", cmd)
+		os.Exit(2)
 	}
 }
 
-// serve runs a replica until ctx ends, then shuts down in order: drain the
-// WebSockets (1001), stop the readers, remove the groups, stop HTTP.
-func serve(ctx context.Context) error {
-	cfg, err := server.LoadConfig()
-	if err != nil {
-		return err
+// serve builds the logger, runs a replica until SIGINT or SIGTERM, and
+// returns the exit code.
+func serve() int {
+	var common config.Common // LOG_LEVEL and LOG_FORMAT; run reads the rest
+	if err := config.Load(&common); err != nil {
+		fmt.Fprintln(os.Stderr, "publisher:", err)
+		return 1
 	}
-	log, err := obs.NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	log, err := obs.NewLogger(os.Stderr, common.LogLevel, common.LogFormat)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "publisher:", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log); err != nil {
+		log.Error("publisher stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// run serves a replica until ctx ends or a part fails, then shuts down in
+// order: stop accepting and send 1001 to every WebSocket (the HTTP
+// server's Shutdown, with the replica's hook), drain the connections within
+// PUBLISHER_DRAIN_TIMEOUT, stop the readers, remove the groups, and close
+// Redis last.
+func run(ctx context.Context, log *slog.Logger) error {
+	cfg, err := server.LoadConfig()
 	if err != nil {
 		return err
 	}
@@ -69,8 +93,7 @@ func serve(ctx context.Context) error {
 	redis.SetLogger(obs.RedisLogger{Log: log.With("component", "go-redis")}) // process-wide, like the log
 	log.Info("starting publisher", "config", fmt.Sprintf("%+v", cfg.Redacted()))
 
-	reg := obs.NewRegistry()
-	srv, err := server.New(cfg, log, reg, cfg.NewRedis)
+	srv, err := server.New(cfg, log, obs.NewRegistry(), cfg.NewRedis)
 	if err != nil {
 		return err
 	}
@@ -78,48 +101,56 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
-	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	httpErr := make(chan error, 1)
-	go func() { httpErr <- httpSrv.Serve(ln) }()
+	httpSrv := srv.HTTPServer(slog.NewLogLogger(log.Handler(), slog.LevelDebug))
 	log.Info("listening", "addr", ln.Addr().String())
 
+	g, gctx := errgroup.WithContext(ctx)
+	// The replica's context ends only once the HTTP server has stopped
+	// accepting: its Run then drains, and closes Redis last.
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
+	g.Go(func() error { return srv.Run(runCtx) })
+	g.Go(func() error {
+		if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
 	if cfg.DebugAddr != "" {
-		dbg := &http.Server{Addr: cfg.DebugAddr, Handler: debugMux(), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Warn("debug server", "addr", cfg.DebugAddr, "err", err)
-			}
-		}()
-		defer dbg.Close()
-		log.Info("pprof listening", "addr", cfg.DebugAddr)
+		runDebug(gctx, g, cfg.DebugAddr, log)
 	}
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	runErr := make(chan error, 1)
-	go func() { runErr <- srv.Run(runCtx) }()
-
-	select {
-	case <-ctx.Done():
+	g.Go(func() error {
+		<-gctx.Done()
 		log.Info("shutting down")
-	case err = <-httpErr:
-		err = fmt.Errorf("http server: %w", err)
-	}
-	cancel()
-	if rerr := <-runErr; rerr != nil && err == nil {
-		err = rerr
-	}
-	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer scancel()
-	if serr := httpSrv.Shutdown(sctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
-		log.Warn("http shutdown", "err", serr)
-	}
+		sctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+		defer cancel()
+		if err := httpSrv.Shutdown(sctx); err != nil {
+			log.Warn("http shutdown incomplete; closing the remaining requests", "err", err)
+			_ = httpSrv.Close()
+		}
+		stopRun()
+		return nil
+	})
+	err = g.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// runDebug serves the runtime profiles on addr in g until ctx ends. A
+// debug server that cannot listen is logged, and the replica runs on.
+func runDebug(ctx context.Context, g *errgroup.Group, addr string, log *slog.Logger) {
+	dbg := &http.Server{Addr: addr, Handler: debugMux(), ReadHeaderTimeout: 5 * time.Second}
+	g.Go(func() error {
+		log.Info("pprof listening", "addr", addr)
+		if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("debug server", "addr", addr, "err", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		return dbg.Close()
+	})
 }
 
 // debugMux serves the runtime profiles.

@@ -26,6 +26,10 @@ var (
 	// ErrInvalidToken wraps every reason a token is refused. Its message
 	// never contains the token.
 	ErrInvalidToken = errors.New("invalid token")
+	// ErrTokenExpired is wrapped, beside ErrInvalidToken, when expiry is the
+	// token's only fault: the client should fetch a fresh token
+	// (PROTOCOL.md's token_expired) rather than give up.
+	ErrTokenExpired = errors.New("token expired")
 )
 
 // Config is what a Verifier checks.
@@ -69,8 +73,10 @@ func (id Identity) Allows(c event.Channel) bool {
 // Verifier checks tokens against one configuration.
 type Verifier struct {
 	parser *jwt.Parser
-	secret []byte
-	public any // *rsa.PublicKey or *ecdsa.PublicKey
+	// validator checks claims as parser does, to re-check an expired token.
+	validator *jwt.Validator
+	secret    []byte
+	public    any // *rsa.PublicKey or *ecdsa.PublicKey
 }
 
 // NewVerifier builds the one parser of a process from cfg.
@@ -105,15 +111,18 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
 	v.parser = jwt.NewParser(opts...)
+	v.validator = jwt.NewValidator(opts...)
 	return v, nil
 }
 
 // Verify checks a token and returns who it names. Every failure wraps
-// ErrInvalidToken with a reason that does not quote the token.
+// ErrInvalidToken with a reason that does not quote the token; a token whose
+// only fault is its expiry wraps ErrTokenExpired too.
 func (v *Verifier) Verify(token string) (Identity, error) {
 	var claims Claims
 	_, err := v.parser.ParseWithClaims(token, &claims, v.keyFor)
-	if err != nil {
+	expired := err != nil && v.onlyExpired(err, &claims)
+	if err != nil && !expired {
 		return Identity{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if claims.Subject == "" {
@@ -130,12 +139,39 @@ func (v *Verifier) Verify(token string) (Identity, error) {
 			id.Patterns = append(id.Patterns, p)
 		}
 	}
+	if expired {
+		return Identity{}, fmt.Errorf("%w: %w at %s", ErrInvalidToken, ErrTokenExpired, id.Expires.UTC().Format(time.RFC3339))
+	}
 	return id, nil
+}
+
+// onlyExpired reports whether err, from parsing claims, is an expiry and
+// nothing else: the same claims with a later exp pass every check now.
+// jwt verifies the signature before it validates claims, so the claims of
+// an expired token have a good signature.
+func (v *Verifier) onlyExpired(err error, claims *Claims) bool {
+	if !errors.Is(err, jwt.ErrTokenExpired) || claims.ExpiresAt == nil {
+		return false
+	}
+	// An exp out of range (1e300) overflows jwt's check into "expired";
+	// only an exp between 1970 and now counts.
+	if exp := claims.ExpiresAt.Unix(); exp <= 0 || exp >= time.Now().Unix() {
+		return false
+	}
+	unexpired := *claims
+	unexpired.ExpiresAt = jwt.NewNumericDate(time.Now().Add(time.Hour))
+	return v.validator.Validate(&unexpired) == nil
 }
 
 // keyFor hands each signing method only its own kind of key, so an HS256
 // token "signed" with the RSA public key as secret never verifies.
 func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
+	// RFC 7515 §4.1.11: a recipient must refuse a token whose crit header
+	// names an extension it does not implement, and this one implements
+	// none.
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errors.New(`header "crit" names extensions this server does not implement`)
+	}
 	switch t.Method.(type) {
 	case *jwt.SigningMethodHMAC:
 		if v.secret != nil {
@@ -204,6 +240,9 @@ func Mint(secret, sub string, ttl time.Duration, channels []string, now time.Tim
 	}
 	if sub == "" {
 		return "", errors.New("mint token: empty subject")
+	}
+	if ttl <= 0 {
+		return "", fmt.Errorf("mint token: ttl %s: want a positive lifetime (a token with no life left is refused at once)", ttl)
 	}
 	for _, c := range channels {
 		if _, err := event.ParsePattern(c); err != nil {

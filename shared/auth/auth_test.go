@@ -145,7 +145,7 @@ func TestVerifyHS256Refusals(t *testing.T) {
 		{"garbage with dots", "aaaaaaaaaa.bbbbbbbbbbbb.cccccccccccc", jwt.ErrTokenMalformed},
 		{"empty", "", jwt.ErrTokenMalformed},
 		{"wrong secret", sign(t, jwt.SigningMethodHS256, []byte("another-secret-of-enough-length-0123"), valid(nil)), jwt.ErrTokenSignatureInvalid},
-		{"expired beyond leeway", sign(t, jwt.SigningMethodHS256, []byte(secret), valid(map[string]any{"exp": now.Add(-time.Minute).Unix()})), jwt.ErrTokenExpired},
+		{"expired beyond leeway", sign(t, jwt.SigningMethodHS256, []byte(secret), valid(map[string]any{"exp": now.Add(-time.Minute).Unix()})), auth.ErrTokenExpired},
 		{"nbf in the future", sign(t, jwt.SigningMethodHS256, []byte(secret), valid(map[string]any{"nbf": now.Add(time.Minute).Unix()})), jwt.ErrTokenNotValidYet},
 		{"iat in the future", sign(t, jwt.SigningMethodHS256, []byte(secret), valid(map[string]any{"iat": now.Add(time.Minute).Unix()})), jwt.ErrTokenUsedBeforeIssued},
 		{"missing sub", sign(t, jwt.SigningMethodHS256, []byte(secret), valid(map[string]any{"sub": nil})), nil},
@@ -463,7 +463,7 @@ func TestMintRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := checkRefusal(t, v, expired); !errors.Is(err, jwt.ErrTokenExpired) {
+	if err := checkRefusal(t, v, expired); !errors.Is(err, auth.ErrTokenExpired) {
 		t.Errorf("expired minted token: %v", err)
 	}
 	// Another secret does not verify.
@@ -493,6 +493,12 @@ func TestMintErrors(t *testing.T) {
 	}
 	if _, err := auth.Mint(secret, "", time.Hour, nil, now); err == nil {
 		t.Error("Mint with empty subject succeeded")
+	}
+	// publisher token --ttl -1h minted a token refused at once.
+	for _, ttl := range []time.Duration{0, -time.Second, -time.Hour} {
+		if tok, err := auth.Mint(secret, "bob", ttl, nil, now); err == nil || !strings.Contains(err.Error(), "positive") {
+			t.Errorf("Mint with ttl %s = %q, %v; want an error asking for a positive ttl", ttl, tok, err)
+		}
 	}
 	for _, bad := range []string{"trade:", "x:AAPL", "trade:.A"} {
 		if _, err := auth.Mint(secret, "bob", time.Hour, []string{bad}, now); !errors.Is(err, event.ErrInvalidChannel) {

@@ -30,9 +30,6 @@ type Event struct {
 	ID      ID
 	TS      int64 // event time, Unix ms
 	Data    json.RawMessage
-	// Seq is the writer's sequence number of the event, set on its first
-	// write attempt so that a retry can be recognised; not stored.
-	Seq uint64
 }
 
 // Stream entry field names, as an operator sees them in redis-cli.

@@ -2,9 +2,10 @@ package streams
 
 import (
 	"context"
-	"errors"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
 	"fmt"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -15,17 +16,24 @@ const GroupPrefix = "publisher:"
 // GroupName returns the consumer group of a publisher replica.
 func GroupName(replica string) string { return GroupPrefix + replica }
 
-// IsBusyGroup reports whether err is Redis's answer to creating a group
-// that already exists.
-func IsBusyGroup(err error) bool { return redisErrPrefix(err, "BUSYGROUP") }
+//go:embed group.lua
+var groupLua string
 
-// IsNoGroup reports whether err says the group or its stream does not exist
-// (Redis lost its data, or an operator destroyed the group).
-func IsNoGroup(err error) bool { return redisErrPrefix(err, "NOGROUP") }
+var groupScript = redis.NewScript(groupLua)
 
-func redisErrPrefix(err error, prefix string) bool {
-	var rerr redis.Error
-	return errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), prefix)
+// destroyScript destroys a group if its stream exists: XGROUP DESTROY on a
+// missing key is an error that only its text tells apart.
+var destroyScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('XGROUP', 'DESTROY', KEYS[1], ARGV[1])
+`)
+
+// GroupStart is where a created group starts delivering, and the
+// generation of the feed it was created on (see write.lua: a new generation
+// starts whenever the shard's data was lost).
+type GroupStart struct {
+	After      string // the group delivers entries after this id
+	Generation string
 }
 
 // CreateGroup creates group on stream starting after id (MKSTREAM), and
@@ -38,39 +46,47 @@ func CreateGroup(ctx context.Context, c redis.Cmdable, stream, group, id string)
 	return nil
 }
 
-// RecreateGroupAtTail destroys group on stream if it exists and creates it
-// afresh after the stream's last entry, returning that entry's id ("0-0" for
-// an empty stream). Reading the id first and creating the group at it, rather
+// RecreateGroupAtTail destroys group on shard's feed if it exists and
+// creates it afresh after the feed's last entry ("0-0" for an empty or
+// missing feed). Reading the id first and creating the group at it, rather
 // than at "$", tells the caller exactly where delivery starts.
-func RecreateGroupAtTail(ctx context.Context, c redis.Cmdable, stream, group string) (string, error) {
-	if err := c.XGroupDestroy(ctx, stream, group).Err(); err != nil && !isNoSuchKey(err) {
-		return "", fmt.Errorf("xgroup destroy %s %s: %w", stream, group, err)
-	}
-	last := "0-0"
-	msgs, err := c.XRevRangeN(ctx, stream, "+", "-", 1).Result()
+func RecreateGroupAtTail(ctx context.Context, c redis.Scripter, l Layout, shard int, group string) (GroupStart, error) {
+	return runGroupScript(ctx, c, l, shard, group, "tail", "0-0", "")
+}
+
+// RecreateLostGroup creates group again after Redis lost it (NOGROUP). If
+// the feed is still of generation gen (an operator destroyed the group), the
+// group starts after the id last dispatched; if it is a new feed (Redis
+// restarted empty, FLUSHALL), it starts at its beginning, so that nothing
+// written since is skipped, whatever its ids.
+func RecreateLostGroup(ctx context.Context, c redis.Scripter, l Layout, shard int, group, after, gen string) (GroupStart, error) {
+	return runGroupScript(ctx, c, l, shard, group, "after", after, gen)
+}
+
+func runGroupScript(ctx context.Context, c redis.Scripter, l Layout, shard int, group, mode, after, gen string) (GroupStart, error) {
+	feed := l.Feed(shard)
+	res, err := groupScript.Run(ctx, c, []string{feed, l.WriterMark(shard)}, group, mode, after, gen, newGeneration()).StringSlice()
 	if err != nil {
-		return "", fmt.Errorf("xrevrange %s: %w", stream, err)
+		return GroupStart{}, fmt.Errorf("create group %s on %s: %w", group, feed, err)
 	}
-	if len(msgs) == 1 {
-		last = msgs[0].ID
+	if len(res) != 2 {
+		return GroupStart{}, fmt.Errorf("create group %s on %s: script answered %q", group, feed, res)
 	}
-	if err := CreateGroup(ctx, c, stream, group, last); err != nil {
-		return "", err
-	}
-	return last, nil
+	return GroupStart{After: res[0], Generation: res[1]}, nil
+}
+
+// newGeneration returns a generation for a mark that a reader finds
+// missing: random, so that it never equals one of an earlier feed.
+func newGeneration() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return "r" + hex.EncodeToString(b)
 }
 
 // DestroyGroup removes group from stream; a missing stream is not an error.
-func DestroyGroup(ctx context.Context, c redis.Cmdable, stream, group string) error {
-	if err := c.XGroupDestroy(ctx, stream, group).Err(); err != nil && !isNoSuchKey(err) {
+func DestroyGroup(ctx context.Context, c redis.Scripter, stream, group string) error {
+	if err := destroyScript.Run(ctx, c, []string{stream}, group).Err(); err != nil {
 		return fmt.Errorf("xgroup destroy %s %s: %w", stream, group, err)
 	}
 	return nil
-}
-
-// isNoSuchKey matches Redis's error for XGROUP on a stream that does not
-// exist ("ERR The XGROUP subcommand requires the key to exist...").
-func isNoSuchKey(err error) bool {
-	var rerr redis.Error
-	return errors.As(err, &rerr) && strings.Contains(rerr.Error(), "requires the key to exist")
 }

@@ -122,10 +122,11 @@ func TestRecreateGroupAtTail(t *testing.T) {
 		t.Fatalf("read old group: %v %v", got, err)
 	}
 
-	last, err := RecreateGroupAtTail(t.Context(), f.c, stream, group)
+	start, err := RecreateGroupAtTail(t.Context(), f.c, mustLayout(t, 1), 0, group)
 	if err != nil {
 		t.Fatal(err)
 	}
+	last := start.After
 	if last != old[2] {
 		t.Errorf("RecreateGroupAtTail = %q, want the last id %q", last, old[2])
 	}
@@ -150,9 +151,9 @@ func TestRecreateGroupAtTailOfEmptyStream(t *testing.T) {
 	if err := CreateGroup(t.Context(), f.c, stream, "other", "$"); err != nil {
 		t.Fatal(err)
 	}
-	last, err := RecreateGroupAtTail(t.Context(), f.c, stream, group)
-	if err != nil || last != "0-0" {
-		t.Fatalf("RecreateGroupAtTail of an empty stream = %q, %v; want 0-0", last, err)
+	start, err := RecreateGroupAtTail(t.Context(), f.c, mustLayout(t, 1), 0, group)
+	if last := start.After; err != nil || last != "0-0" {
+		t.Fatalf("RecreateGroupAtTail of an empty stream = %q, %v; want 0-0", start.After, err)
 	}
 	ids := f.xadd(t, stream, 1)
 	if got, err := f.readGroup(t, stream, group); err != nil || len(got) != 1 || got[0] != ids[0] {
@@ -165,9 +166,9 @@ func TestRecreateGroupAtTailOfEmptyStream(t *testing.T) {
 func TestRecreateGroupAtTailOfMissingStream(t *testing.T) {
 	f := newFixture(t)
 	const stream, group = "md:{0}:feed", "publisher:a"
-	last, err := RecreateGroupAtTail(t.Context(), f.c, stream, group)
-	if err != nil || last != "0-0" {
-		t.Fatalf("RecreateGroupAtTail of a missing stream = %q, %v; want 0-0", last, err)
+	start, err := RecreateGroupAtTail(t.Context(), f.c, mustLayout(t, 1), 0, group)
+	if last := start.After; err != nil || last != "0-0" {
+		t.Fatalf("RecreateGroupAtTail of a missing stream = %q, %v; want 0-0", start.After, err)
 	}
 	if _, ok := f.groups(t, stream)[group]; !ok {
 		t.Error("group not created")

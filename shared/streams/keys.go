@@ -1,8 +1,14 @@
-// Package streams names tickwire's Redis keys and holds the operations on
-// them that both processes must perform alike: choosing a symbol's shard,
-// the atomic write script, and consumer-group helpers.
+// Package streams is tickwire's Redis contract, both directions: the key
+// layout and a symbol's shard, the write script (write.lua) and the writer
+// mark, consumer groups (group.lua) and the group reader, entry decoding,
+// the channel-set janitor, the collector lease, and the classes of Redis
+// errors (errors.go).
 //
-// A Layout is a value and safe for concurrent use.
+// Concurrency: a Layout is a value and safe for concurrent use. A Writer's
+// Write is called from one goroutine at a time. GroupReader.Run and
+// Janitor.Run run on the caller's goroutine until their context ends;
+// GroupReader.Ready and Close, and Lease's methods, are safe for concurrent
+// use.
 package streams
 
 import (

@@ -72,13 +72,13 @@ func mustChannel(t *testing.T, s string) event.Channel {
 }
 
 // trade returns a trade event whose data names its sequence number.
-func trade(t *testing.T, sym string, seq int) event.Event {
+func trade(t *testing.T, sym string, seq int) Pending {
 	t.Helper()
-	return event.Event{
+	return Pending{Event: event.Event{
 		Channel: mustChannel(t, "trade:"+sym),
 		TS:      1764288000000 + int64(seq),
 		Data:    []byte(fmt.Sprintf(`{"price":%d.5,"size":%d}`, seq, seq)),
-	}
+	}}
 }
 
 // symbolsCoveringShards returns symbols such that every shard of l has
@@ -112,7 +112,8 @@ func allAtLeast(m map[int]int, n int) bool {
 }
 
 // sameEvent compares what a stream entry carries.
-func sameEvent(a, b event.Event) bool {
+func sameEvent(a event.Event, p Pending) bool {
+	b := p.Event
 	return a.Channel == b.Channel && a.TS == b.TS && string(a.Data) == string(b.Data)
 }
 
@@ -126,10 +127,13 @@ func decode(t *testing.T, m redis.XMessage) event.Event {
 }
 
 // byChannel groups events per channel, keeping their order.
-func byChannel(events []event.Event) map[event.Channel][]event.Event {
-	out := make(map[event.Channel][]event.Event)
+func byChannel(events []Pending) map[event.Channel][]Pending {
+	out := make(map[event.Channel][]Pending)
 	for _, e := range events {
 		out[e.Channel] = append(out[e.Channel], e)
 	}
 	return out
 }
+
+// unwrittenOf keeps what the older tests check of a Write.
+func unwrittenOf(r Result, err error) ([]Pending, error) { return r.Unwritten, err }

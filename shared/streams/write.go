@@ -3,11 +3,11 @@ package streams
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -16,69 +16,90 @@ import (
 	"github.com/tickwire/tickwire/shared/event"
 )
 
-// writeScript appends a chunk of one shard's events to the shard's feed and,
-// under the same ids, to each channel's history, then trims history by age
-// and records the channels. One script per shard per chunk: a crash can
-// never leave the feed without the history or the reverse.
+// writeLua appends a chunk of one shard's events to the shard's feed and,
+// under the same ids, to each channel's history, then trims history by age,
+// lets each history expire after the retention, and records the channels.
+// One script per shard per chunk: a crash can never leave the feed without
+// the history or the reverse.
 //
 // Redis does not roll a script back when a command fails, so everything
 // that can fail runs before the first XADD (GET, SADD), and nothing after it
 // can fail the script (pcall, SET): either the whole chunk is written, or
-// none of it.
+// none of it. A history XADD that fails (the key holds another type, written
+// by hand) skips that channel's history; the script reports it and the rest
+// of the chunk lands.
 //
 // Retries are idempotent. Each event carries the writer's sequence number,
-// and the shard's writer mark (<p>:{<s>}:writer, "epoch:seq") records the
+// and the shard's writer mark (<p>:{<s>}:writer, "gen/epoch:seq") records the
 // last one written by this writer (epoch: one per process). A chunk retried
 // after an ambiguous failure (a timeout after Redis ran it) skips the events
-// the mark says are written, instead of writing them twice.
+// the mark says are written, instead of writing them twice. The mark's
+// generation changes only when the mark is lost with the data: readers use
+// it to recognise a new feed (groups.go).
 //
-// KEYS: feed, channel set, writer mark, history keys of the chunk.
-// ARGV: feed MAXLEN, history MAXLEN, history MINID ("0": none), epoch, then
-// per event: index into KEYS of its history, seq, ch, ts, data.
-const writeScript = `
-local feed, chans, mark = KEYS[1], KEYS[2], KEYS[3]
-local feedLen, histLen, minID, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local done = -1
-local prev = redis.call('GET', mark)
-if prev then
-  local e, s = string.match(prev, '^(.+):(%d+)$')
-  if e == epoch then done = tonumber(s) end
-end
-local touched, names, n, last, lastSeq = {}, {}, 0, '', nil
-for i = 5, #ARGV, 5 do
-  local k = tonumber(ARGV[i])
-  if tonumber(ARGV[i+1]) > done and not touched[k] then
-    touched[k] = true
-    names[#names+1] = ARGV[i+2]
-  end
-end
-if #names == 0 then return {0, ''} end
-redis.call('SADD', chans, unpack(names))
-for i = 5, #ARGV, 5 do
-  local k, seq, ch, ts, data = tonumber(ARGV[i]), ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
-  if tonumber(seq) > done then
-    last = redis.call('XADD', feed, 'MAXLEN', '~', feedLen, '*', 'ch', ch, 'ts', ts, 'data', data)
-    redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', histLen, last, 'ch', ch, 'ts', ts, 'data', data)
-    lastSeq = seq
-    n = n + 1
-  end
-end
-redis.call('SET', mark, epoch .. ':' .. lastSeq)
-if minID ~= '0' then
-  for k in pairs(touched) do redis.pcall('XTRIM', KEYS[k], 'MINID', '~', minID) end
-end
-return {n, last}
-`
+// Fencing: with a lease configured, the script first compares the lease's
+// holder with the writer's and refuses the chunk (ErrNotLeader) if they
+// differ, so a collector that lost its lease cannot write in the window
+// before it notices.
+//
+//go:embed write.lua
+var writeLua string
 
 // MaxScriptEvents bounds the events of one script call, so that no call
 // holds Redis for long; larger batches are split.
 const MaxScriptEvents = 512
 
+// ErrNotLeader is returned (wrapped) by Write when the lease named in
+// WriterConfig is not held by the writer's holder: the refused events were
+// not written, and a standby must not write them.
+var ErrNotLeader = errors.New("collector lease held by another")
+
+// ErrConcurrentWrite is returned by a Write called while another is in
+// progress on the same Writer: sequence order per shard would be lost.
+var ErrConcurrentWrite = errors.New("concurrent Write on one streams.Writer")
+
 // WriterConfig sizes the streams a Writer writes.
 type WriterConfig struct {
-	FeedLen    int64         // approximate MAXLEN of each feed
-	HistoryLen int64         // approximate MAXLEN of each channel's history
-	Retention  time.Duration // history older than this is trimmed; 0 keeps all
+	FeedLen    int64 // approximate MAXLEN of each feed
+	HistoryLen int64 // approximate MAXLEN of each channel's history
+	// Retention trims history older than this, and lets a history key
+	// expire when its channel was quiet this long; 0 keeps all.
+	Retention time.Duration
+	// Lease and Holder fence the writes: a chunk is written only while
+	// the string at Lease equals Holder (compared in the script). An empty
+	// Holder writes without a fence (a single collector). The lease key
+	// lies outside the shards' hash slots, so the fence needs a Redis that
+	// is not a Cluster; NewWriter drops it on a ClusterClient.
+	Lease, Holder string
+}
+
+// Pending is an event on its way to Redis, with the writer's sequence
+// number: zero until its first write attempt numbers it, so that a retry
+// is recognised (see writeLua).
+type Pending struct {
+	event.Event
+	Seq uint64
+}
+
+// Skipped names a channel whose history refused its events in a write (its
+// key holds another type, written by hand). The events are in the feed.
+type Skipped struct {
+	Channel string
+	Reason  string // Redis's error
+}
+
+// Result is what one Write did.
+type Result struct {
+	// Written counts the events of the chunks that succeeded: appended by
+	// this call, or found appended by an earlier call that failed after
+	// Redis ran it (and so were not counted then).
+	Written int
+	// Unwritten are the events that may not have been written: those of
+	// the chunks that failed, and the later chunks of their shards, in
+	// order. Empty on success.
+	Unwritten []Pending
+	// Skipped lists the histories that refused their events.
+	Skipped []Skipped
 }
 
 // Writer appends events with the write script. Write is meant to be called
@@ -95,37 +116,38 @@ type Writer struct {
 	busy   atomic.Bool // inside Write
 }
 
-// ErrConcurrentWrite is returned by a Write called while another is in
-// progress on the same Writer: sequence order per shard would be lost.
-var ErrConcurrentWrite = errors.New("concurrent Write on one streams.Writer")
-
 // NewWriter returns a Writer for layout on c, with an epoch of its own.
 func NewWriter(c redis.UniversalClient, layout Layout, cfg WriterConfig) *Writer {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b) // never fails (crypto/rand)
+	if _, cluster := c.(*redis.ClusterClient); cluster || cfg.Lease == "" {
+		cfg.Lease, cfg.Holder = "", ""
+	}
 	return &Writer{
 		c: c, layout: layout, cfg: cfg,
-		script: redis.NewScript(writeScript),
+		script: redis.NewScript(writeLua),
 		now:    time.Now,
 		epoch:  hex.EncodeToString(b),
 	}
 }
 
+// Fenced reports whether the writer's writes are fenced by a lease.
+func (w *Writer) Fenced() bool { return w.cfg.Holder != "" }
+
 // chunk is one script call: events of one shard.
 type chunk struct {
 	shard  int
-	events []event.Event
+	events []Pending
 }
 
 // Write appends events. It numbers the events that have no Seq yet (in
-// place, in the caller's slice). It returns the events that may not have
-// been written (those of the chunks that failed, and the later chunks of
-// their shards, in order) with the first error; on success unwritten is
-// empty. Handing unwritten back to Write later, before newer events, never
-// duplicates an event, even when a failed call had in fact reached Redis.
-func (w *Writer) Write(ctx context.Context, events []event.Event) (unwritten []event.Event, err error) {
+// place, in the caller's slice). Handing Result.Unwritten back to Write
+// later, before newer events, never duplicates an event, even when a failed
+// call had in fact reached Redis. The error is the first failure; it wraps
+// ErrNotLeader if the fence refused a chunk.
+func (w *Writer) Write(ctx context.Context, events []Pending) (res Result, err error) {
 	if !w.busy.CompareAndSwap(false, true) {
-		return events, ErrConcurrentWrite
+		return Result{Unwritten: events}, ErrConcurrentWrite
 	}
 	defer w.busy.Store(false)
 	for i := range events {
@@ -151,7 +173,7 @@ func (w *Writer) Write(ctx context.Context, events []event.Event) (unwritten []e
 		if len(idx) == 0 {
 			break
 		}
-		if rerr := w.round(ctx, shards, idx, round, minID, failed); rerr != nil && err == nil {
+		if rerr := w.round(ctx, shards, idx, round, minID, failed, &res); rerr != nil && err == nil {
 			err = rerr
 		}
 	}
@@ -161,16 +183,17 @@ func (w *Writer) Write(ctx context.Context, events []event.Event) (unwritten []e
 		}
 		for r := range s {
 			if s[r].events != nil { // written chunks are set to nil
-				unwritten = append(unwritten, s[r].events...)
+				res.Unwritten = append(res.Unwritten, s[r].events...)
 			}
 		}
 	}
-	return unwritten, err
+	return res, err
 }
 
-// round sends chunk r of the shards idx and marks the written ones nil and
-// the failed shards in failed. It returns the first error.
-func (w *Writer) round(ctx context.Context, shards [][]chunk, idx []int, r int, minID string, failed []bool) error {
+// round sends chunk r of the shards idx, marks the written ones nil and the
+// failed shards in failed, and adds what was written to res. It returns the
+// first error.
+func (w *Writer) round(ctx context.Context, shards [][]chunk, idx []int, r int, minID string, failed []bool, res *Result) error {
 	pipe := w.c.Pipeline()
 	cmds := make([]*redis.Cmd, len(idx))
 	argss := make([][]any, len(idx))
@@ -182,12 +205,15 @@ func (w *Writer) round(ctx context.Context, shards [][]chunk, idx []int, r int, 
 	_, _ = pipe.Exec(ctx) // errors are read per command below
 	var first error
 	for j, i := range idx {
-		cerr := cmds[j].Err()
-		if cerr != nil && isNoScript(cerr) {
+		reply, cerr := cmds[j].Result()
+		if IsNoScript(cerr) {
 			// Redis restarted or flushed its scripts: send the body.
-			cerr = w.script.Eval(ctx, w.c, keyss[j], argss[j]...).Err()
+			reply, cerr = w.script.Eval(ctx, w.c, keyss[j], argss[j]...).Result()
 		}
 		c := &shards[i][r]
+		if cerr == nil {
+			cerr = res.add(reply, len(c.events))
+		}
 		if cerr != nil {
 			failed[i] = true
 			if first == nil {
@@ -200,16 +226,43 @@ func (w *Writer) round(ctx context.Context, shards [][]chunk, idx []int, r int, 
 	return first
 }
 
+// add records the reply of a chunk of n events: {appended, last id, {ch,
+// err, ...}} or {-1}.
+func (res *Result) add(reply any, n int) error {
+	vals, ok := reply.([]any)
+	if !ok || len(vals) == 0 {
+		return fmt.Errorf("write script answered %v", reply)
+	}
+	appended, ok := vals[0].(int64)
+	switch {
+	case !ok:
+		return fmt.Errorf("write script answered %v", reply)
+	case appended < 0:
+		return ErrNotLeader
+	}
+	res.Written += n
+	if len(vals) < 3 {
+		return nil
+	}
+	skipped, _ := vals[2].([]any)
+	for k := 0; k+1 < len(skipped); k += 2 {
+		ch, _ := skipped[k].(string)
+		why, _ := skipped[k+1].(string)
+		res.Skipped = append(res.Skipped, Skipped{Channel: ch, Reason: why})
+	}
+	return nil
+}
+
 // split groups events by shard, keeping their order, in chunks of at most
 // MaxScriptEvents.
-func (w *Writer) split(events []event.Event) [][]chunk {
+func (w *Writer) split(events []Pending) [][]chunk {
 	if len(events) == 0 {
 		return nil
 	}
 	if w.layout.Shards == 1 {
 		return [][]chunk{chunks(0, events)}
 	}
-	byShard := make(map[int][]event.Event)
+	byShard := make(map[int][]Pending)
 	var order []int
 	for _, e := range events {
 		s := w.layout.Shard(e.Channel.Symbol)
@@ -225,7 +278,7 @@ func (w *Writer) split(events []event.Event) [][]chunk {
 	return out
 }
 
-func chunks(shard int, evs []event.Event) []chunk {
+func chunks(shard int, evs []Pending) []chunk {
 	var out []chunk
 	for len(evs) > 0 {
 		n := min(len(evs), MaxScriptEvents)
@@ -235,11 +288,18 @@ func chunks(shard int, evs []event.Event) []chunk {
 	return out
 }
 
+// scriptArgs returns the KEYS and ARGV of writeLua for c.
 func (w *Writer) scriptArgs(c chunk, minID string) ([]string, []any) {
 	keys := []string{w.layout.Feed(c.shard), w.layout.Channels(c.shard), w.layout.WriterMark(c.shard)}
 	index := make(map[event.Channel]int)
-	args := make([]any, 0, 4+5*len(c.events))
-	args = append(args, w.cfg.FeedLen, w.cfg.HistoryLen, minID, w.epoch)
+	ttl := "0"
+	if w.cfg.Retention > 0 {
+		ttl = strconv.FormatInt(max(w.cfg.Retention.Milliseconds(), 1), 10)
+	}
+	// A new mark's generation: unique, as the epoch is and seq only grows.
+	gen := w.epoch + "." + strconv.FormatUint(c.events[0].Seq, 10)
+	args := make([]any, 0, 7+5*len(c.events))
+	args = append(args, w.cfg.FeedLen, w.cfg.HistoryLen, minID, w.epoch, w.cfg.Holder, ttl, gen)
 	for i := range c.events {
 		e := &c.events[i]
 		k, ok := index[e.Channel]
@@ -250,9 +310,17 @@ func (w *Writer) scriptArgs(c chunk, minID string) ([]string, []any) {
 		}
 		args = append(args, k, e.Seq, e.Channel.String(), e.TS, string(e.Data))
 	}
+	if w.cfg.Holder != "" {
+		keys = append(keys, w.cfg.Lease) // last: the script reads KEYS[#KEYS]
+	}
 	return keys, args
 }
 
-func isNoScript(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+// PendingOf wraps events for a first Write.
+func PendingOf(events []event.Event) []Pending {
+	out := make([]Pending, len(events))
+	for i, e := range events {
+		out[i] = Pending{Event: e}
+	}
+	return out
 }

@@ -22,7 +22,7 @@ var bigStreams = WriterConfig{FeedLen: 1_000_000, HistoryLen: 1_000_000}
 func TestWriteEmptyBatch(t *testing.T) {
 	f := newFixture(t)
 	w := NewWriter(f.c, mustLayout(t, 1), bigStreams)
-	unwritten, err := w.Write(t.Context(), nil)
+	unwritten, err := unwrittenOf(w.Write(t.Context(), nil))
 	if err != nil || unwritten != nil {
 		t.Fatalf("Write(nil) = %v, %v", unwritten, err)
 	}
@@ -40,21 +40,21 @@ func TestWriteAcrossShards(t *testing.T) {
 	w := NewWriter(f.c, l, bigStreams)
 
 	symbols := symbolsCoveringShards(t, l, 2)
-	var events []event.Event
+	var events []Pending
 	seq := 0
 	for round := 0; round < 4; round++ {
 		for _, sym := range symbols {
 			for _, kind := range []string{"trade", "quote", "bar"} {
 				seq++
-				events = append(events, event.Event{
+				events = append(events, Pending{Event: event.Event{
 					Channel: mustChannel(t, kind+":"+strings.ToLower(sym)),
 					TS:      1764288000000 + int64(seq),
 					Data:    []byte(fmt.Sprintf(`{"n":%d,"kind":%q}`, seq, kind)),
-				})
+				}})
 			}
 		}
 	}
-	unwritten, err := w.Write(t.Context(), events)
+	unwritten, err := unwrittenOf(w.Write(t.Context(), events))
 	if err != nil || len(unwritten) != 0 {
 		t.Fatalf("Write = %d unwritten, %v", len(unwritten), err)
 	}
@@ -127,11 +127,11 @@ func TestWriteTrimsByLength(t *testing.T) {
 
 	const written = 1000
 	for batch := 0; batch < written/100; batch++ {
-		var events []event.Event
+		var events []Pending
 		for i := range 100 {
 			events = append(events, trade(t, "AAPL", batch*100+i))
 		}
-		if _, err := w.Write(t.Context(), events); err != nil {
+		if _, err := unwrittenOf(w.Write(t.Context(), events)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -183,7 +183,7 @@ func TestWriteTrimsByAge(t *testing.T) {
 	// 1 s: MINID ~ 500 drops whole nodes below id 500.
 	w := NewWriter(f.c, l, WriterConfig{FeedLen: 1000, HistoryLen: 100_000, Retention: time.Second})
 	w.now = func() time.Time { return time.UnixMilli(1500) }
-	if _, err := w.Write(t.Context(), []event.Event{trade(t, "AAPL", 1)}); err != nil {
+	if _, err := w.Write(t.Context(), []Pending{trade(t, "AAPL", 1)}); err != nil {
 		t.Fatal(err)
 	}
 	first, err := f.c.XRangeN(t.Context(), l.History(aapl), "-", "+", 1).Result()
@@ -214,7 +214,7 @@ func TestWriteWithoutRetentionKeepsOldHistory(t *testing.T) {
 	prefill(t, f, l.History(aapl), 300)
 	w := NewWriter(f.c, l, WriterConfig{FeedLen: 1000, HistoryLen: 100_000})
 	w.now = func() time.Time { t.Error("now called with Retention 0"); return time.Now() }
-	if _, err := w.Write(t.Context(), []event.Event{trade(t, "AAPL", 1)}); err != nil {
+	if _, err := w.Write(t.Context(), []Pending{trade(t, "AAPL", 1)}); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.xlen(t, l.History(aapl)); n != 301 {
@@ -230,7 +230,7 @@ func TestWriteSplitsLargeBatches(t *testing.T) {
 			w := NewWriter(f.c, l, bigStreams)
 			symbols := symbolsCoveringShards(t, l, 2)
 			n := 3*MaxScriptEvents + 37
-			events := make([]event.Event, n)
+			events := make([]Pending, n)
 			for i := range events {
 				events[i] = trade(t, symbols[i%len(symbols)], i)
 			}
@@ -240,7 +240,7 @@ func TestWriteSplitsLargeBatches(t *testing.T) {
 				events[i] = trade(t, symbols[0], i)
 			}
 
-			unwritten, err := w.Write(t.Context(), events)
+			unwritten, err := unwrittenOf(w.Write(t.Context(), events))
 			if err != nil || len(unwritten) != 0 {
 				t.Fatalf("Write = %d unwritten, %v", len(unwritten), err)
 			}
@@ -273,11 +273,11 @@ func TestSplit(t *testing.T) {
 			l := mustLayout(t, shards)
 			w := NewWriter(nil, l, bigStreams)
 			symbols := symbolsCoveringShards(t, l, 1)
-			events := make([]event.Event, 2*MaxScriptEvents+1)
+			events := make([]Pending, 2*MaxScriptEvents+1)
 			for i := range events {
 				events[i] = trade(t, symbols[(i/7)%len(symbols)], i)
 			}
-			perShard := make(map[int][]event.Event)
+			perShard := make(map[int][]Pending)
 			for _, c := range slices.Concat(w.split(events)...) {
 				if len(c.events) == 0 || len(c.events) > MaxScriptEvents {
 					t.Errorf("chunk of %d events", len(c.events))
@@ -290,7 +290,7 @@ func TestSplit(t *testing.T) {
 				perShard[c.shard] = append(perShard[c.shard], c.events...)
 			}
 			for s, got := range perShard {
-				var want []event.Event
+				var want []Pending
 				for _, e := range events {
 					if l.Shard(e.Channel.Symbol) == s {
 						want = append(want, e)
@@ -309,8 +309,8 @@ func TestWriteAfterScriptFlush(t *testing.T) {
 	l := mustLayout(t, 3)
 	w := NewWriter(f.c, l, bigStreams)
 	symbols := symbolsCoveringShards(t, l, 1)
-	batch := func(base int) []event.Event {
-		var out []event.Event
+	batch := func(base int) []Pending {
+		var out []Pending
 		for i, sym := range symbols {
 			out = append(out, trade(t, sym, base+i))
 		}
@@ -323,7 +323,7 @@ func TestWriteAfterScriptFlush(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every shard's EVALSHA now fails with NOSCRIPT.
-	unwritten, err := w.Write(t.Context(), batch(100))
+	unwritten, err := unwrittenOf(w.Write(t.Context(), batch(100)))
 	if err != nil || len(unwritten) != 0 {
 		t.Fatalf("Write after SCRIPT FLUSH = %d unwritten, %v", len(unwritten), err)
 	}
@@ -343,7 +343,7 @@ func TestWriteToStoppedServer(t *testing.T) {
 	l := mustLayout(t, 3)
 	w := NewWriter(f.c, l, bigStreams)
 	symbols := symbolsCoveringShards(t, l, 2)
-	var events []event.Event
+	var events []Pending
 	for i := range 40 {
 		events = append(events, trade(t, symbols[i%len(symbols)], i))
 	}
@@ -351,7 +351,7 @@ func TestWriteToStoppedServer(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	unwritten, err := w.Write(ctx, events)
+	unwritten, err := unwrittenOf(w.Write(ctx, events))
 	if err == nil {
 		t.Fatal("Write to a stopped server returned no error")
 	}
@@ -364,7 +364,7 @@ func TestWriteToStoppedServer(t *testing.T) {
 
 	// Retrying once Redis is back (empty, without the script) writes them.
 	f.srv.Restart()
-	unwritten, err = w.Write(t.Context(), unwritten)
+	unwritten, err = unwrittenOf(w.Write(t.Context(), unwritten))
 	if err != nil || len(unwritten) != 0 {
 		t.Fatalf("retry = %d unwritten, %v", len(unwritten), err)
 	}
@@ -384,7 +384,7 @@ func TestWritePartialFailure(t *testing.T) {
 	l := mustLayout(t, 3)
 	w := NewWriter(f.c, l, bigStreams)
 	symbols := symbolsCoveringShards(t, l, 2)
-	var events []event.Event
+	var events []Pending
 	for i := range 30 {
 		events = append(events, trade(t, symbols[i%len(symbols)], i))
 	}
@@ -392,11 +392,11 @@ func TestWritePartialFailure(t *testing.T) {
 	if err := f.c.Set(t.Context(), l.Feed(broken), "not a stream", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	unwritten, err := w.Write(t.Context(), events)
+	unwritten, err := unwrittenOf(w.Write(t.Context(), events))
 	if err == nil || !strings.Contains(err.Error(), "shard 1") || !strings.Contains(err.Error(), "WRONGTYPE") {
 		t.Fatalf("Write error = %v, want one naming shard 1 and WRONGTYPE", err)
 	}
-	var want []event.Event
+	var want []Pending
 	for _, e := range events {
 		if l.Shard(e.Channel.Symbol) == broken {
 			want = append(want, e)
@@ -431,8 +431,8 @@ func TestWriteNeverReturnsWrittenEvents(t *testing.T) {
 	if err := f.c.Set(t.Context(), l.Channels(0), "not a set", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	events := []event.Event{trade(t, "AAPL", 1), trade(t, "MSFT", 2)}
-	unwritten, err := w.Write(t.Context(), events)
+	events := []Pending{trade(t, "AAPL", 1), trade(t, "MSFT", 2)}
+	unwritten, err := unwrittenOf(w.Write(t.Context(), events))
 	if n := f.xlen(t, l.Feed(0)); n > 0 && len(unwritten) > 0 {
 		t.Errorf("Write returned %d events as unwritten (err %v), but the feed holds %d of them: a retry duplicates", len(unwritten), err, n)
 	}
@@ -449,7 +449,7 @@ func TestWriteHistoryAheadOfFeed(t *testing.T) {
 	if err := f.c.XAdd(t.Context(), &redis.XAddArgs{Stream: l.History(aapl), ID: future, Values: []any{"ch", "trade:AAPL", "ts", "1", "data", "{}"}}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	unwritten, err := w.Write(t.Context(), []event.Event{trade(t, "AAPL", 1), trade(t, "MSFT", 2)})
+	unwritten, err := unwrittenOf(w.Write(t.Context(), []Pending{trade(t, "AAPL", 1), trade(t, "MSFT", 2)}))
 	if err != nil || len(unwritten) != 0 {
 		t.Fatalf("Write = %d unwritten, %v", len(unwritten), err)
 	}
@@ -471,9 +471,9 @@ func TestWriteConcurrent(t *testing.T) {
 	l := mustLayout(t, 2)
 	symbols := symbolsCoveringShards(t, l, 1)
 	const writers, batches, size = 4, 10, 20
-	work := make([][][]event.Event, writers)
+	work := make([][][]Pending, writers)
 	for g := range work {
-		work[g] = make([][]event.Event, batches)
+		work[g] = make([][]Pending, batches)
 		for b := range batches {
 			for i := range size {
 				work[g][b] = append(work[g][b], trade(t, symbols[i%len(symbols)], (g*batches+b)*size+i))
@@ -488,7 +488,7 @@ func TestWriteConcurrent(t *testing.T) {
 		w := NewWriter(f.c, l, bigStreams)
 		wg.Go(func() {
 			for _, events := range work[g] {
-				if _, err := w.Write(t.Context(), events); err != nil {
+				if _, err := unwrittenOf(w.Write(t.Context(), events)); err != nil {
 					errs <- err
 				}
 			}
@@ -526,19 +526,19 @@ func TestWriteConcurrent(t *testing.T) {
 }
 
 func TestIsNoScript(t *testing.T) {
-	if isNoScript(nil) || isNoScript(errors.New("ERR other")) {
+	if IsNoScript(nil) || IsNoScript(errors.New("ERR other")) {
 		t.Error("isNoScript true for nil or another error")
 	}
-	if !isNoScript(redis.ErrNoScript) {
-		t.Error("isNoScript(redis.ErrNoScript) = false")
+	if !IsNoScript(redis.ErrNoScript) {
+		t.Error("IsNoScript(redis.ErrNoScript) = false")
 	}
 }
 
 func TestWriteRefusesConcurrentUse(t *testing.T) {
 	w := NewWriter(nil, mustLayout(t, 1), bigStreams)
 	w.busy.Store(true) // as if another goroutine were inside Write
-	events := []event.Event{trade(t, "AAPL", 1)}
-	unwritten, err := w.Write(t.Context(), events)
+	events := []Pending{trade(t, "AAPL", 1)}
+	unwritten, err := unwrittenOf(w.Write(t.Context(), events))
 	if !errors.Is(err, ErrConcurrentWrite) || len(unwritten) != 1 {
 		t.Fatalf("got %v, %d unwritten; want ErrConcurrentWrite and the event back", err, len(unwritten))
 	}
@@ -550,14 +550,14 @@ func TestWriteRetryIsIdempotent(t *testing.T) {
 	f := newFixture(t)
 	l := mustLayout(t, 1)
 	w := NewWriter(f.c, l, bigStreams)
-	events := []event.Event{trade(t, "AAPL", 1), trade(t, "AAPL", 2)}
-	if _, err := w.Write(t.Context(), events); err != nil {
+	events := []Pending{trade(t, "AAPL", 1), trade(t, "AAPL", 2)}
+	if _, err := unwrittenOf(w.Write(t.Context(), events)); err != nil {
 		t.Fatal(err)
 	}
 	// The same events again, as the batcher would resend them after an
 	// ambiguous failure, followed by a new one.
 	again := append(slices.Clone(events), trade(t, "AAPL", 3))
-	if _, err := w.Write(t.Context(), again); err != nil {
+	if _, err := unwrittenOf(w.Write(t.Context(), again)); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.c.XLen(t.Context(), l.Feed(0)).Val(); n != 3 {

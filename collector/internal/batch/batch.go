@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tickwire/tickwire/shared/event"
+	"github.com/tickwire/tickwire/shared/streams"
 )
 
 // ErrNoWriteYet is what Ready reports before the first write or probe has
@@ -33,17 +34,22 @@ const (
 	probeEvery   = time.Second           // idle probe and drop report period
 	pingTimeout  = 2 * time.Second       // bound of one probe
 	dropLogEvery = time.Second           // at most one drop report per period
+	skipLogEvery = 10 * time.Second      // at most one skipped-history or fence line per period
 
 	// DefaultFinalFlush bounds the last flush at shutdown when Config
 	// leaves it zero.
 	DefaultFinalFlush = 5 * time.Second
 )
 
-// Writer writes a batch of events and returns those it did not write, with
-// the error, so that they can be retried without duplicating the others.
+// Writer writes a batch of events and returns what it did: the events it
+// did not write (Result.Unwritten), with the error, so that they can be
+// retried without duplicating the others, and the histories it skipped.
+// An error wrapping streams.ErrNotLeader means this collector does not hold
+// the lease: the unwritten events are discarded (the leader writes its
+// own), and counted by the writer as standby discards, not as written.
 // *streams.Writer satisfies it.
 type Writer interface {
-	Write(ctx context.Context, events []event.Event) (unwritten []event.Event, err error)
+	Write(ctx context.Context, events []streams.Pending) (streams.Result, error)
 }
 
 // Config sizes and paces a Batcher.
@@ -76,10 +82,10 @@ type Batcher struct {
 	wake chan struct{} // one slot: "a batch is waiting"
 
 	mu       sync.Mutex
-	buf      []event.Event // oldest first
-	spare    []event.Event // an empty array to swap in at the next take
-	inFlight int           // events of the batch being written
-	unlogged int           // drops not yet logged
+	buf      []streams.Pending // oldest first
+	spare    []streams.Pending // an empty array to swap in at the next take
+	inFlight int               // events of the batch being written
+	unlogged int               // drops not yet logged
 	ready    error
 
 	// Owned by the Run goroutine.
@@ -87,6 +93,8 @@ type Batcher struct {
 	downSince time.Time // zero while Redis answers
 	failures  int
 	lastDrops time.Time
+	skipped   rateLog // histories skipped by the write script
+	fenced    rateLog // batches refused by the lease fence
 }
 
 // New returns a Batcher writing to w. log is narrowed to the component.
@@ -115,12 +123,12 @@ func (b *Batcher) Add(e event.Event) {
 	b.m.Received.Inc()
 	b.mu.Lock()
 	if len(b.buf) >= b.cfg.Buffer {
-		b.buf[0] = event.Event{} // let the collector free its data
+		b.buf[0] = streams.Pending{} // let the collector free its data
 		b.buf = b.buf[1:]
 		b.unlogged++
 		b.m.Dropped.Inc()
 	}
-	b.buf = append(b.buf, e)
+	b.buf = append(b.buf, streams.Pending{Event: e})
 	n := len(b.buf)
 	b.m.Buffered.Set(float64(n))
 	b.mu.Unlock()

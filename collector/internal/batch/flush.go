@@ -2,10 +2,11 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
-	"github.com/tickwire/tickwire/shared/event"
+	"github.com/tickwire/tickwire/shared/streams"
 )
 
 // flush writes what waits, retrying with backoff (waits bounded by ctx)
@@ -35,21 +36,34 @@ func (b *Batcher) flush(ctx, writeCtx context.Context) error {
 }
 
 // write writes one batch, puts back what was not written, and records the
-// outcome in metrics and readiness.
-func (b *Batcher) write(ctx context.Context, batch []event.Event) error {
+// outcome in metrics and readiness. Events refused by the lease fence are
+// discarded: a standby's events are not retried.
+func (b *Batcher) write(ctx context.Context, batch []streams.Pending) error {
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
 	start := time.Now()
-	unwritten, err := b.w.Write(ctx, batch)
+	res, err := b.w.Write(ctx, batch)
 	b.m.WriteDuration.Observe(time.Since(start).Seconds())
 	b.m.BatchSize.Observe(float64(len(batch)))
-	b.m.Written.Add(float64(len(batch) - len(unwritten)))
-	if err == nil && len(unwritten) > 0 {
-		err = fmt.Errorf("writer returned %d unwritten events without an error", len(unwritten))
+	b.m.Written.Add(float64(res.Written))
+	b.reportSkipped(res.Skipped)
+	if err == nil && len(res.Unwritten) > 0 {
+		err = fmt.Errorf("writer returned %d unwritten events without an error", len(res.Unwritten))
+	}
+	if errors.Is(err, streams.ErrNotLeader) {
+		if b.fenced.allow(time.Now()) {
+			// Info: on a standby this is the normal state (at most one line
+			// per skipLogEvery).
+			b.log.Info("events discarded: this collector does not hold the lease",
+				"discarded", len(res.Unwritten), "batches_since_last_line", b.fenced.take())
+		}
+		b.recycle(batch)
+		b.succeeded() // Redis answered
+		return nil
 	}
 	if err != nil {
 		b.m.WriteErrors.Inc()
-		b.putBack(unwritten)
+		b.putBack(res.Unwritten)
 		b.failed(fmt.Errorf("redis write: %w", err))
 		return err
 	}
@@ -58,8 +72,24 @@ func (b *Batcher) write(ctx context.Context, batch []event.Event) error {
 	return nil
 }
 
+// reportSkipped counts the histories the write script skipped and logs
+// them, at most once per skipLogEvery.
+func (b *Batcher) reportSkipped(skipped []streams.Skipped) {
+	if len(skipped) == 0 {
+		return
+	}
+	b.m.HistorySkipped.Add(float64(len(skipped)))
+	if !b.skipped.allow(time.Now()) {
+		b.skipped.n += len(skipped) - 1
+		return
+	}
+	b.log.Warn("history key refused events (not a stream?); its events are in the feed only",
+		"channel", skipped[0].Channel, "err", skipped[0].Reason,
+		"also_skipped", len(skipped)-1+b.skipped.take())
+}
+
 // take removes every waiting event from the buffer.
-func (b *Batcher) take() []event.Event {
+func (b *Batcher) take() []streams.Pending {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.buf) == 0 {
@@ -75,7 +105,7 @@ func (b *Batcher) take() []event.Event {
 // putBack returns unwritten events to the front of the buffer, ahead of
 // those added meanwhile, and drops the oldest beyond the bound. Appending
 // the newer events to unwritten copies only those under the lock.
-func (b *Batcher) putBack(unwritten []event.Event) {
+func (b *Batcher) putBack(unwritten []streams.Pending) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	merged := append(unwritten, b.buf...)
@@ -93,7 +123,7 @@ func (b *Batcher) putBack(unwritten []event.Event) {
 
 // recycle keeps a written batch's array for the next take, so that a
 // steady flow allocates no new buffers.
-func (b *Batcher) recycle(batch []event.Event) {
+func (b *Batcher) recycle(batch []streams.Pending) {
 	clear(batch)
 	b.mu.Lock()
 	b.spare = batch[:0]
@@ -140,7 +170,38 @@ func (b *Batcher) failed(err error) {
 		return
 	}
 	b.downSince = time.Now()
+	if streams.IsOOM(err) {
+		b.log.Error("redis out of memory (maxmemory reached); buffering events and retrying: "+
+			"raise maxmemory, or lower COLLECTOR_HISTORY_LEN or COLLECTOR_RETENTION",
+			"err", err, "buffered", b.Len())
+		return
+	}
 	b.log.Warn("redis unreachable; buffering events and retrying", "err", err, "buffered", b.Len())
+}
+
+// rateLog lets one log line through per period and counts those held back.
+// It is owned by the Run goroutine.
+type rateLog struct {
+	last time.Time
+	n    int // occurrences held back since the last line
+}
+
+// allow reports whether a line may be logged at now; if not, it counts one
+// held back.
+func (r *rateLog) allow(now time.Time) bool {
+	if now.Sub(r.last) < skipLogEvery {
+		r.n++
+		return false
+	}
+	r.last = now
+	return true
+}
+
+// take returns and clears the count held back.
+func (r *rateLog) take() int {
+	n := r.n
+	r.n = 0
+	return n
 }
 
 func (b *Batcher) setReady(err error) {

@@ -9,13 +9,16 @@ import (
 // Metrics are the batcher's Prometheus metrics. Their methods are safe for
 // concurrent use.
 type Metrics struct {
-	Received      prometheus.Counter
-	Written       prometheus.Counter
-	Dropped       prometheus.Counter
-	WriteErrors   prometheus.Counter
-	Buffered      prometheus.Gauge
-	WriteDuration prometheus.Histogram
-	BatchSize     prometheus.Histogram
+	Received    prometheus.Counter
+	Written     prometheus.Counter
+	Dropped     prometheus.Counter
+	WriteErrors prometheus.Counter
+	// HistorySkipped counts channels whose history refused a write's
+	// events (a key of another type); the events are in the feed.
+	HistorySkipped prometheus.Counter
+	Buffered       prometheus.Gauge
+	WriteDuration  prometheus.Histogram
+	BatchSize      prometheus.Histogram
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -34,6 +37,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		WriteErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: ns + "write_errors_total", Help: "Batch writes to Redis that failed, in whole or in part.",
 		}),
+		HistorySkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: ns + "history_skipped_total", Help: "Channel histories that refused a write's events (key of another type); the events are in the feed only.",
+		}),
 		Buffered: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: ns + "buffer_events", Help: "Events waiting in the buffer to be written.",
 		}),
@@ -47,7 +53,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 	}
 	for _, c := range []prometheus.Collector{
-		m.Received, m.Written, m.Dropped, m.WriteErrors, m.Buffered, m.WriteDuration, m.BatchSize,
+		m.Received, m.Written, m.Dropped, m.WriteErrors, m.HistorySkipped, m.Buffered, m.WriteDuration, m.BatchSize,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register batch metrics: %w", err)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/poll"
+	"github.com/tickwire/tickwire/shared/streams"
 )
 
 // gateWriter holds each write until release is closed.
@@ -20,10 +20,10 @@ type gateWriter struct {
 	release chan struct{}
 }
 
-func (g gateWriter) Write(_ context.Context, evs []event.Event) ([]event.Event, error) {
+func (g gateWriter) Write(_ context.Context, evs []streams.Pending) (streams.Result, error) {
 	g.entered <- len(evs)
 	<-g.release
-	return nil, nil
+	return streams.Result{Written: len(evs)}, nil
 }
 
 // Pending counts the batch being written, which Len does not: a source

@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickwire/tickwire/collector/internal/batch"
-	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/streams"
 )
 
@@ -182,23 +181,28 @@ func (l *Keeper) modeLocked(now time.Time) leaseMode {
 }
 
 // Write writes events while the lease is held and fresh, discards them
-// (reporting them written) on standby, and returns them unwritten with
-// ErrUnknown while the lease state is unknown.
-func (l *Keeper) Write(ctx context.Context, events []event.Event) ([]event.Event, error) {
+// on standby (streams.ErrNotLeader: the batcher drops them), and returns
+// them unwritten with ErrUnknown while the lease state is unknown. A
+// write the script's fence refuses counts as discarded too.
+func (l *Keeper) Write(ctx context.Context, events []streams.Pending) (streams.Result, error) {
 	switch l.mode(time.Now()) {
 	case modeActive:
-		return l.w.Write(ctx, events)
+		res, err := l.w.Write(ctx, events)
+		if errors.Is(err, streams.ErrNotLeader) {
+			l.m.Discarded.Add(float64(len(res.Unwritten)))
+		}
+		return res, err
 	case modeStandby:
 		l.m.Active.Set(0) // also when our own renewal is stale
 		l.m.Discarded.Add(float64(len(events)))
-		return nil, nil
+		return streams.Result{Unwritten: events}, streams.ErrNotLeader
 	default:
 		l.mu.Lock()
 		err := l.err
 		l.mu.Unlock()
 		if err != nil {
-			return events, fmt.Errorf("%w: %w", ErrUnknown, err)
+			return streams.Result{Unwritten: events}, fmt.Errorf("%w: %w", ErrUnknown, err)
 		}
-		return events, ErrUnknown
+		return streams.Result{Unwritten: events}, ErrUnknown
 	}
 }

@@ -21,9 +21,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // nopWriter counts what it is asked to write.
 type nopWriter struct{ n int }
 
-func (w *nopWriter) Write(_ context.Context, evs []event.Event) ([]event.Event, error) {
+func (w *nopWriter) Write(_ context.Context, evs []streams.Pending) (streams.Result, error) {
 	w.n += len(evs)
-	return nil, nil
+	return streams.Result{Written: len(evs)}, nil
 }
 
 // TestKeeperWrite checks each mode of the lease-gated writer.
@@ -42,8 +42,11 @@ func TestKeeperWrite(t *testing.T) {
 		w := &nopWriter{}
 		return New(ls, w, slog.New(slog.NewTextHandler(io.Discard, nil)), m), w
 	}
-	evs := []event.Event{{TS: 1}, {TS: 2}}
-	write := func(l *Keeper) ([]event.Event, error) { return l.Write(t.Context(), evs) }
+	evs := streams.PendingOf([]event.Event{{TS: 1}, {TS: 2}})
+	write := func(l *Keeper) ([]streams.Pending, error) {
+		res, err := l.Write(t.Context(), evs)
+		return res.Unwritten, err
+	}
 
 	a, aw := newL("a")
 	if un, err := write(a); !errors.Is(err, ErrUnknown) || len(un) != 2 {
@@ -56,15 +59,15 @@ func TestKeeperWrite(t *testing.T) {
 
 	b, bw := newL("b")
 	b.renew(t.Context(), time.Second)
-	if un, err := write(b); err != nil || len(un) != 0 || bw.n != 0 {
-		t.Errorf("standby: %d unwritten, %v, %d written; want all discarded", len(un), err, bw.n)
+	if un, err := write(b); !errors.Is(err, streams.ErrNotLeader) || len(un) != 2 || bw.n != 0 {
+		t.Errorf("standby: %d unwritten, %v, %d written; want all refused with ErrNotLeader", len(un), err, bw.n)
 	}
 
 	a.mu.Lock()
 	a.renewed = time.Now().Add(-time.Minute * 2 / 3)
 	a.mu.Unlock()
-	if un, err := write(a); err != nil || len(un) != 0 || aw.n != 2 {
-		t.Errorf("stale lease: %d unwritten, %v, %d written; want all discarded", len(un), err, aw.n-2)
+	if un, err := write(a); !errors.Is(err, streams.ErrNotLeader) || len(un) != 2 || aw.n != 2 {
+		t.Errorf("stale lease: %d unwritten, %v, %d written; want all refused with ErrNotLeader", len(un), err, aw.n-2)
 	}
 
 	srv.Stop()

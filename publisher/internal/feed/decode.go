@@ -1,58 +1,39 @@
-// Package feed connects a publisher replica to Redis: it owns the replica's
-// consumer groups, reads each shard's feed into the hub, reads channel
-// history for snapshots and resumes, and keeps the replica's heartbeat.
+// Package feed connects a publisher replica to Redis: it runs the replica's
+// group readers (streams.GroupReader) into the hub, reads channel history
+// for snapshots and resumes, and keeps the replica's heartbeat.
 package feed
 
 import (
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tickwire/tickwire/publisher/internal/hub"
-	"github.com/tickwire/tickwire/shared/event"
+	"github.com/tickwire/tickwire/shared/streams"
 )
 
-// decode turns stream entries into messages, skipping entries that do not
-// follow the layout (written by hand, or by something else). Skipped entries
-// are counted and reported through p.
+// decode turns stream entries into messages (streams.Decode), reporting the
+// entries that do not decode to p.
 func decode(entries []redis.XMessage, p *poison) []*hub.Message {
-	msgs := make([]*hub.Message, 0, len(entries))
-	for _, xm := range entries {
-		e, err := event.FromEntry(xm.ID, xm.Values)
-		if err != nil {
-			p.report(xm.ID, err)
-			continue
-		}
-		msgs = append(msgs, hub.NewMessage(e))
+	events := streams.Decode(entries, p.report)
+	msgs := make([]*hub.Message, len(events))
+	for i, e := range events {
+		msgs[i] = hub.NewMessage(e)
 	}
 	return msgs
 }
 
-// poison counts and logs bad entries, logging at most one line a second so
-// a stream full of them cannot flood the log.
+// poison counts and logs bad entries, rate-limited (streams.BadEntries).
 type poison struct {
 	log   *slog.Logger
 	count func() // metric increment
 
-	mu         sync.Mutex
-	lastLog    time.Time
-	suppressed int
+	once sync.Once
+	bad  streams.BadEntries
 }
 
 func (p *poison) report(id string, err error) {
-	p.count()
-	p.mu.Lock()
-	now := time.Now()
-	if now.Sub(p.lastLog) < time.Second {
-		p.suppressed++
-		p.mu.Unlock()
-		return
-	}
-	suppressed := p.suppressed
-	p.suppressed = 0
-	p.lastLog = now
-	p.mu.Unlock()
-	p.log.Warn("skipped bad stream entry", "id", id, "err", err, "also_skipped", suppressed)
+	p.once.Do(func() { p.bad.Log, p.bad.Count = p.log, p.count })
+	p.bad.Report(id, err)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tickwire/tickwire/shared/event"
+	"github.com/tickwire/tickwire/shared/streams"
 )
 
 // BenchmarkFanout measures end-to-end fan-out inside one process: events
@@ -59,9 +60,9 @@ func BenchmarkFanout(b *testing.B) {
 	}
 	c := event.Channel{Kind: event.KindTrade, Symbol: "AAPL"}
 	data, _ := json.Marshal(event.Trade{Price: 189.23, Size: 100})
-	evs := make([]event.Event, batch)
+	evs := make([]streams.Pending, batch)
 	for i := range evs {
-		evs[i] = event.Event{Channel: c, TS: time.Now().UnixMilli(), Data: data}
+		evs[i] = streams.Pending{Event: event.Event{Channel: c, TS: time.Now().UnixMilli(), Data: data}}
 	}
 	b.ResetTimer()
 	start := time.Now()

@@ -43,10 +43,10 @@ func TestRedisCluster(t *testing.T) {
 	w := streams.NewWriter(wc, layout, streams.WriterConfig{FeedLen: 10000, HistoryLen: 1000})
 	symbols := []string{"AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM"}
 	write := func(round int) {
-		var evs []event.Event
+		var evs []streams.Pending
 		for i, s := range symbols {
 			data, _ := json.Marshal(event.Trade{Price: float64(100*round + i), Size: 1})
-			evs = append(evs, event.Event{Channel: event.Channel{Kind: event.KindTrade, Symbol: s}, TS: time.Now().UnixMilli(), Data: data})
+			evs = append(evs, streams.Pending{Event: event.Event{Channel: event.Channel{Kind: event.KindTrade, Symbol: s}, TS: time.Now().UnixMilli(), Data: data}})
 		}
 		if _, err := w.Write(context.Background(), evs); err != nil {
 			t.Fatalf("write to the cluster: %v", err)

@@ -6,7 +6,6 @@ package server
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -43,11 +42,15 @@ type Config struct {
 	// DebugAddr serves net/http/pprof when set (e.g. 127.0.0.1:6060); keep
 	// it off public interfaces.
 	DebugAddr string `envconfig:"PUBLISHER_DEBUG_ADDR"`
+
+	// HTTP are the HTTP server's connection limits, DefaultHTTPLimits
+	// unless a test shortens them.
+	HTTP HTTPLimits `ignored:"true"`
 }
 
 // LoadConfig reads the environment and validates it.
 func LoadConfig() (Config, error) {
-	var c Config
+	c := Config{HTTP: DefaultHTTPLimits()}
 	if err := config.Load(&c); err != nil {
 		return Config{}, err
 	}
@@ -76,9 +79,8 @@ func (c Config) Validate() error {
 		if o == "*" {
 			continue
 		}
-		u, err := url.Parse(o)
-		if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			return fmt.Errorf("PUBLISHER_ALLOWED_ORIGINS %q: want scheme://host[:port] or *", o)
+		if _, _, ok := parseOrigin(o); !ok {
+			return fmt.Errorf("PUBLISHER_ALLOWED_ORIGINS %q: want http(s)://host[:port] or *", o)
 		}
 	}
 	var errs []error
@@ -100,6 +102,9 @@ func (c Config) Validate() error {
 	positive("PUBLISHER_DRAIN_TIMEOUT", c.DrainTimeout > 0)
 	if c.JWTLeeway < 0 {
 		errs = append(errs, errors.New("JWT_LEEWAY must not be negative"))
+	}
+	if err := c.HTTP.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

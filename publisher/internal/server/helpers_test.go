@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -79,10 +80,10 @@ func (e *env) write(ch string, prices ...float64) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	evs := make([]event.Event, len(prices))
+	evs := make([]streams.Pending, len(prices))
 	for i, p := range prices {
 		data, _ := json.Marshal(event.Trade{Price: p, Size: 1})
-		evs[i] = event.Event{Channel: c, TS: time.Now().UnixMilli(), Data: data}
+		evs[i] = streams.Pending{Event: event.Event{Channel: c, TS: time.Now().UnixMilli(), Data: data}}
 	}
 	if _, err := e.writer.Write(context.Background(), evs); err != nil {
 		e.t.Fatalf("write events: %v", err)
@@ -114,6 +115,7 @@ func (e *env) config(id string) Config {
 		QueueEvents:     8192,
 		QueueBytes:      4 << 20,
 		DrainTimeout:    10 * time.Second,
+		HTTP:            DefaultHTTPLimits(),
 	}
 }
 
@@ -139,7 +141,12 @@ func (e *env) startReplica(id string, mod func(*Config)) *replica {
 		e.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &replica{srv: srv, http: httptest.NewServer(srv.Handler()), cancel: cancel, done: make(chan error, 1)}
+	// The replica's own http.Server, limits and shutdown hook included,
+	// behind httptest's listener.
+	hs := httptest.NewUnstartedServer(nil)
+	hs.Config = srv.HTTPServer(stdlog.New(testWriter{e.t}, "http: ", 0))
+	hs.Start()
+	r := &replica{srv: srv, http: hs, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- srv.Run(ctx) }()
 	e.t.Cleanup(r.stop)
 	waitReady(e.t, r)
@@ -173,12 +180,15 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// token mints a token for sub that expires ttl from now; a ttl of zero or
+// less mints one issued a minute before it expired (Mint refuses such a ttl).
 func token(t *testing.T, sub string, ttl time.Duration, channels ...string) string {
 	t.Helper()
-	if channels == nil {
-		channels = nil
+	now := time.Now()
+	if ttl <= 0 {
+		now, ttl = now.Add(ttl-time.Minute), time.Minute
 	}
-	tok, err := auth.Mint(testSecret, sub, ttl, channels, time.Now())
+	tok, err := auth.Mint(testSecret, sub, ttl, channels, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,7 @@ import (
 	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/obs"
 	"github.com/tickwire/tickwire/shared/poll"
+	"github.com/tickwire/tickwire/shared/streams"
 )
 
 // Hostile clients: every way a token can be wrong, token renewal, the
@@ -234,11 +235,27 @@ func (c *client) ping(id string) {
 	}
 }
 
-// tokenCase is a token and the replica it is presented to.
+// tokenCase is a token and the replica it is presented to; expired when
+// expiry is its only fault.
 type tokenCase struct {
-	name string
-	r    *replica
-	tok  string
+	name    string
+	r       *replica
+	tok     string
+	expired bool
+}
+
+// expectRefusedFrame checks a refusal after the upgrade: an error frame
+// with code (and id), no trace of the token, then close 4001.
+func expectRefusedFrame(t *testing.T, c *client, id, code, tok string) {
+	t.Helper()
+	f, raw := c.readRaw()
+	if f.Type != "error" || f.Code != code || f.ID != id || f.Message == "" {
+		t.Fatalf("got %s, want an error frame %s with id %q and a message", raw, code, id)
+	}
+	assertNoToken(t, "error frame", string(raw), tok)
+	if got := c.closeCode(); got != 4001 {
+		t.Fatalf("close code %d, want 4001", got)
+	}
 }
 
 // tokenReplicas are three replicas sharing one Redis, one per way of
@@ -280,10 +297,12 @@ func startTokenReplicas(t *testing.T) *tokenReplicas {
 	return tr
 }
 
-// Every bad token is refused the same way on all three paths: HTTP 401 with
-// a JSON body at the upgrade (query parameter and header), and an
-// unauthorized error frame and close 4001 as the first auth frame. No
-// answer quotes the token.
+// Every bad token is refused on all three paths as PROTOCOL.md v1.1 says:
+// HTTP 401 with a JSON body for the Authorization header; for the
+// access_token query parameter and the first auth frame, an error frame
+// and close 4001 after the upgrade, so a browser can read why. A token
+// whose only fault is its expiry gets token_expired, any other
+// unauthorized. No answer quotes the token.
 func TestBadTokensRefused(t *testing.T) {
 	tr := startTokenReplicas(t)
 	cases := badTokenCases(t, tr)
@@ -291,20 +310,22 @@ func TestBadTokensRefused(t *testing.T) {
 	rs, es := rsaSigner(t, tr.rsaKey, false), ecSigner(t, tr.ecKey)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, how := range []string{"query", "header"} {
-				ws, resp, err := upgradeWith(tc.r, how, tc.tok, nil)
-				expectRefusedUpgrade(t, ws, resp, err, http.StatusUnauthorized, "unauthorized", tc.tok)
+			code := "unauthorized"
+			if tc.expired {
+				code = "token_expired"
 			}
+			ws, resp, err := upgradeWith(tc.r, "header", tc.tok, nil)
+			expectRefusedUpgrade(t, ws, resp, err, http.StatusUnauthorized, code, tc.tok)
+
+			ws, resp, err = upgradeWith(tc.r, "query", tc.tok, nil)
+			if err != nil {
+				t.Fatalf("query token: upgrade refused (%v, %v), want error frame and 4001 after it", err, resp)
+			}
+			expectRefusedFrame(t, wrap(t, ws), "", code, tc.tok)
+
 			c := dial(t, tc.r, "")
 			c.send(map[string]string{"op": "auth", "id": "a1", "token": tc.tok})
-			f, raw := c.readRaw()
-			if f.Type != "error" || f.Code != "unauthorized" || f.ID != "a1" {
-				t.Fatalf("auth frame answered %s, want an unauthorized error", raw)
-			}
-			assertNoToken(t, "error frame", string(raw), tc.tok)
-			if code := c.closeCode(); code != 4001 {
-				t.Fatalf("close code %d, want 4001", code)
-			}
+			expectRefusedFrame(t, c, "a1", code, tc.tok)
 		})
 	}
 
@@ -357,65 +378,69 @@ func badTokenCases(t *testing.T, tr *tokenReplicas) []tokenCase {
 	now := time.Now()
 	rs, es := rsaSigner(t, tr.rsaKey, false), ecSigner(t, tr.ecKey)
 	cases := []tokenCase{
-		{"garbage", tr.hs, "garbage"},
-		{"three empty parts", tr.hs, ".."},
-		{"dots and junk", tr.hs, "a.b.c"},
-		{"not base64", tr.hs, "!!!.@@@.###"},
-		{"header not JSON", tr.hs, jwtRaw(`{"alg":"HS256"`, `{"sub":"x"}`, hs)},
-		{"payload not JSON", tr.hs, jwtRaw(`{"alg":"HS256","typ":"JWT"}`, `sub=x`, hs)},
-		{"payload a JSON array", tr.hs, jwtRaw(`{"alg":"HS256","typ":"JWT"}`, `[1,2]`, hs)},
-		{"huge garbage", tr.hs, strings.Repeat("A", 6000) + "." + strings.Repeat("B", 6000) + ".C"},
-		{"wrong secret", tr.hs, jwtOf("HS256", g, hmacSigner(sha256.New, []byte("not-the-secret")))},
-		{"signature stripped", tr.hs, jwtOf("HS256", g, nil)},
+		{"garbage", tr.hs, "garbage", false},
+		{"three empty parts", tr.hs, "..", false},
+		{"dots and junk", tr.hs, "a.b.c", false},
+		{"not base64", tr.hs, "!!!.@@@.###", false},
+		{"header not JSON", tr.hs, jwtRaw(`{"alg":"HS256"`, `{"sub":"x"}`, hs), false},
+		{"payload not JSON", tr.hs, jwtRaw(`{"alg":"HS256","typ":"JWT"}`, `sub=x`, hs), false},
+		{"payload a JSON array", tr.hs, jwtRaw(`{"alg":"HS256","typ":"JWT"}`, `[1,2]`, hs), false},
+		{"huge garbage", tr.hs, strings.Repeat("A", 6000) + "." + strings.Repeat("B", 6000) + ".C", false},
+		{"wrong secret", tr.hs, jwtOf("HS256", g, hmacSigner(sha256.New, []byte("not-the-secret"))), false},
+		{"signature stripped", tr.hs, jwtOf("HS256", g, nil), false},
 		{"payload swapped under a good signature", tr.hs, func() string {
 			good := strings.Split(jwtOf("HS256", g, hs), ".")
 			evil, _ := json.Marshal(g.with("sub", "admin"))
 			return good[0] + "." + b64.EncodeToString(evil) + "." + good[2]
-		}()},
-		{"expired beyond leeway", tr.hs, jwtOf("HS256", g.with("exp", now.Add(-time.Minute).Unix()), hs)},
-		{"expired just beyond leeway", tr.hs, jwtOf("HS256", g.with("exp", now.Add(-8*time.Second).Unix()), hs)},
-		{"not yet valid", tr.hs, jwtOf("HS256", g.with("nbf", now.Add(time.Minute).Unix()), hs)},
-		{"iat in the future", tr.hs, jwtOf("HS256", g.with("iat", now.Add(time.Minute).Unix()), hs)},
-		{"missing sub", tr.hs, jwtOf("HS256", g.with("sub", nil), hs)},
-		{"empty sub", tr.hs, jwtOf("HS256", g.with("sub", ""), hs)},
-		{"sub not a string", tr.hs, jwtOf("HS256", g.with("sub", 42), hs)},
-		{"missing exp", tr.hs, jwtOf("HS256", g.with("exp", nil), hs)},
-		{"exp not a number", tr.hs, jwtOf("HS256", g.with("exp", "tomorrow"), hs)},
-		{"exp overflowing", tr.hs, jwtOf("HS256", g.with("exp", 1e300), hs)},
-		{"alg none", tr.hs, jwtOf("none", g, nil)},
-		{"alg None", tr.hs, jwtOf("None", g, nil)},
-		{"alg NONE with a signature", tr.hs, jwtOf("NONE", g, hs)},
-		{"alg missing", tr.hs, jwtRaw(`{"typ":"JWT"}`, mustJSON(g), hs)},
-		{"HS384 with the right secret", tr.hs, jwtOf("HS384", g, hmacSigner(sha512.New384, []byte(testSecret)))},
-		{"HS512 with the right secret", tr.hs, jwtOf("HS512", g, hmacSigner(sha512.New, []byte(testSecret)))},
-		{"RS256 to an HS256 replica", tr.hs, jwtOf("RS256", g, rs)},
-		{"wrong iss", tr.hs, jwtOf("HS256", g.with("iss", "https://evil.example"), hs)},
-		{"missing iss", tr.hs, jwtOf("HS256", g.with("iss", nil), hs)},
-		{"wrong aud", tr.hs, jwtOf("HS256", g.with("aud", "someone-else"), hs)},
-		{"aud list without ours", tr.hs, jwtOf("HS256", g.with("aud", []string{"a", "b"}), hs)},
-		{"missing aud", tr.hs, jwtOf("HS256", g.with("aud", nil), hs)},
-		{"channels claim invalid pattern", tr.hs, jwtOf("HS256", g.with("channels", []string{"trade:*", "nope:X"}), hs)},
-		{"channels claim not an array", tr.hs, jwtOf("HS256", g.with("channels", "trade:*"), hs)},
-		{"channels claim of numbers", tr.hs, jwtOf("HS256", g.with("channels", []int{1, 2}), hs)},
-		{"channels claim with a wildcard kind", tr.hs, jwtOf("HS256", g.with("channels", []string{"*:AAPL"}), hs)},
+		}(), false},
+		{"expired beyond leeway", tr.hs, jwtOf("HS256", g.with("exp", now.Add(-time.Minute).Unix()), hs), true},
+		{"expired just beyond leeway", tr.hs, jwtOf("HS256", g.with("exp", now.Add(-8*time.Second).Unix()), hs), true},
+		{"expired and wrong iss", tr.hs, jwtOf("HS256", g.with("exp", now.Add(-time.Minute).Unix()).with("iss", "https://evil.example"), hs), false},
+		{"expired and wrong secret", tr.hs, jwtOf("HS256", g.with("exp", now.Add(-time.Minute).Unix()), hmacSigner(sha256.New, []byte("not-the-secret"))), false},
+		{"exp as a string of digits", tr.hs, jwtOf("HS256", g.with("exp", fmt.Sprint(now.Add(time.Hour).Unix())), hs), false},
+		{"crit header", tr.hs, jwtRaw(`{"alg":"HS256","typ":"JWT","crit":["http://example.invalid/x"],"http://example.invalid/x":1}`, mustJSON(g), hs), false},
+		{"not yet valid", tr.hs, jwtOf("HS256", g.with("nbf", now.Add(time.Minute).Unix()), hs), false},
+		{"iat in the future", tr.hs, jwtOf("HS256", g.with("iat", now.Add(time.Minute).Unix()), hs), false},
+		{"missing sub", tr.hs, jwtOf("HS256", g.with("sub", nil), hs), false},
+		{"empty sub", tr.hs, jwtOf("HS256", g.with("sub", ""), hs), false},
+		{"sub not a string", tr.hs, jwtOf("HS256", g.with("sub", 42), hs), false},
+		{"missing exp", tr.hs, jwtOf("HS256", g.with("exp", nil), hs), false},
+		{"exp not a number", tr.hs, jwtOf("HS256", g.with("exp", "tomorrow"), hs), false},
+		{"exp overflowing", tr.hs, jwtOf("HS256", g.with("exp", 1e300), hs), false},
+		{"alg none", tr.hs, jwtOf("none", g, nil), false},
+		{"alg None", tr.hs, jwtOf("None", g, nil), false},
+		{"alg NONE with a signature", tr.hs, jwtOf("NONE", g, hs), false},
+		{"alg missing", tr.hs, jwtRaw(`{"typ":"JWT"}`, mustJSON(g), hs), false},
+		{"HS384 with the right secret", tr.hs, jwtOf("HS384", g, hmacSigner(sha512.New384, []byte(testSecret))), false},
+		{"HS512 with the right secret", tr.hs, jwtOf("HS512", g, hmacSigner(sha512.New, []byte(testSecret))), false},
+		{"RS256 to an HS256 replica", tr.hs, jwtOf("RS256", g, rs), false},
+		{"wrong iss", tr.hs, jwtOf("HS256", g.with("iss", "https://evil.example"), hs), false},
+		{"missing iss", tr.hs, jwtOf("HS256", g.with("iss", nil), hs), false},
+		{"wrong aud", tr.hs, jwtOf("HS256", g.with("aud", "someone-else"), hs), false},
+		{"aud list without ours", tr.hs, jwtOf("HS256", g.with("aud", []string{"a", "b"}), hs), false},
+		{"missing aud", tr.hs, jwtOf("HS256", g.with("aud", nil), hs), false},
+		{"channels claim invalid pattern", tr.hs, jwtOf("HS256", g.with("channels", []string{"trade:*", "nope:X"}), hs), false},
+		{"channels claim not an array", tr.hs, jwtOf("HS256", g.with("channels", "trade:*"), hs), false},
+		{"channels claim of numbers", tr.hs, jwtOf("HS256", g.with("channels", []int{1, 2}), hs), false},
+		{"channels claim with a wildcard kind", tr.hs, jwtOf("HS256", g.with("channels", []string{"*:AAPL"}), hs), false},
 
-		{"HS256 signed with the RSA public key PEM", tr.rs, jwtOf("HS256", g, hmacSigner(sha256.New, tr.rsaPEM))},
-		{"HS256 signed with the RSA public key DER", tr.rs, jwtOf("HS256", g, hmacSigner(sha256.New, tr.rsaDER))},
-		{"RS256 signed by another key", tr.rs, jwtOf("RS256", g, rsaSigner(t, tr.otherRSA, false))},
-		{"PS256 with the right key", tr.rs, jwtOf("PS256", g, rsaSigner(t, tr.rsaKey, true))},
-		{"RS384 header on an RS256 signature", tr.rs, jwtOf("RS384", g, rs)},
-		{"ES256 to an RS256 replica", tr.rs, jwtOf("ES256", g, es)},
-		{"alg none to an RS256 replica", tr.rs, jwtOf("none", g, nil)},
-		{"RS256 expired", tr.rs, jwtOf("RS256", g.with("exp", now.Add(-time.Minute).Unix()), rs)},
+		{"HS256 signed with the RSA public key PEM", tr.rs, jwtOf("HS256", g, hmacSigner(sha256.New, tr.rsaPEM)), false},
+		{"HS256 signed with the RSA public key DER", tr.rs, jwtOf("HS256", g, hmacSigner(sha256.New, tr.rsaDER)), false},
+		{"RS256 signed by another key", tr.rs, jwtOf("RS256", g, rsaSigner(t, tr.otherRSA, false)), false},
+		{"PS256 with the right key", tr.rs, jwtOf("PS256", g, rsaSigner(t, tr.rsaKey, true)), false},
+		{"RS384 header on an RS256 signature", tr.rs, jwtOf("RS384", g, rs), false},
+		{"ES256 to an RS256 replica", tr.rs, jwtOf("ES256", g, es), false},
+		{"alg none to an RS256 replica", tr.rs, jwtOf("none", g, nil), false},
+		{"RS256 expired", tr.rs, jwtOf("RS256", g.with("exp", now.Add(-time.Minute).Unix()), rs), true},
 
-		{"HS256 signed with the EC public key PEM", tr.es, jwtOf("HS256", g, hmacSigner(sha256.New, tr.ecPEM))},
-		{"ES256 signed by another key", tr.es, jwtOf("ES256", g, ecSigner(t, tr.otherEC))},
+		{"HS256 signed with the EC public key PEM", tr.es, jwtOf("HS256", g, hmacSigner(sha256.New, tr.ecPEM)), false},
+		{"ES256 signed by another key", tr.es, jwtOf("ES256", g, ecSigner(t, tr.otherEC)), false},
 		{"ES256 signature truncated", tr.es, func() string {
 			tok := jwtOf("ES256", g, es)
 			return tok[:len(tok)-10]
-		}()},
-		{"RS256 to an ES256 replica", tr.es, jwtOf("RS256", g, rs)},
-		{"ES384 header on an ES256 signature", tr.es, jwtOf("ES384", g, es)},
+		}(), false},
+		{"RS256 to an ES256 replica", tr.es, jwtOf("RS256", g, rs), false},
+		{"ES384 header on an ES256 signature", tr.es, jwtOf("ES384", g, es), false},
 	}
 	return cases
 }
@@ -594,7 +619,7 @@ func TestTokenRenewal(t *testing.T) {
 			name, frame, code string
 		}{
 			{"garbage token", `{"op":"auth","id":"r","token":"garbage"}`, "unauthorized"},
-			{"expired token", `{"op":"auth","id":"r","token":"` + token(t, "erin", -time.Minute) + `"}`, "unauthorized"},
+			{"expired token", `{"op":"auth","id":"r","token":"` + token(t, "erin", -time.Minute) + `"}`, "token_expired"},
 			{"alg none", `{"op":"auth","id":"r","token":"` + jwtOf("none", goodClaims("erin"), nil) + `"}`, "unauthorized"},
 			{"no token", `{"op":"auth","id":"r"}`, "bad_request"},
 			{"token not a string", `{"op":"auth","id":"r","token":{"sub":"erin"}}`, "bad_request"},
@@ -912,38 +937,50 @@ func TestOrigins(t *testing.T) {
 	})
 	star := e.startReplica("pub-star", func(c *Config) { c.AllowedOrigins = []string{"*"} })
 	own := func(r *replica) string { return "http://" + r.http.Listener.Addr().String() }
+	ownTLS := func(r *replica) string { return "https://" + r.http.Listener.Addr().String() }
 	tests := []struct {
 		name   string
 		r      *replica
 		origin string // "" sends none
 		ok     bool
+		proto  string // X-Forwarded-Proto, as from a proxy that terminates TLS
 	}{
-		{"default: no origin", same, "", true},
-		{"default: own host", same, own(same), true},
-		{"default: own host in upper case", same, strings.ToUpper(own(same)), true},
-		{"default: foreign", same, "https://evil.example", false},
-		{"default: null", same, "null", false},
-		{"default: own host, other port", same, "http://127.0.0.1:1", false},
-		{"default: own host as a prefix", same, own(same) + ".evil.example", false},
-		{"default: own host as a path", same, "https://evil.example/" + strings.TrimPrefix(own(same), "http://"), false},
-		{"list: listed", listed, "https://app.example", true},
-		{"list: listed, other case", listed, "HTTPS://App.Example", true},
-		{"list: second entry", listed, "http://localhost:3000", true},
-		{"list: other scheme", listed, "http://app.example", false},
-		{"list: other port", listed, "http://localhost:3001", false},
-		{"list: suffix", listed, "https://app.example.evil", false},
-		{"list: subdomain", listed, "https://evil.app.example", false},
-		{"list: own host not listed", listed, own(listed), false},
-		{"list: null", listed, "null", false},
-		{"list: no origin", listed, "", true},
-		{"star: foreign", star, "https://evil.example", true},
-		{"star: null", star, "null", true},
+		{"default: no origin", same, "", true, ""},
+		{"default: own host, https page, plain request", same, ownTLS(same), true, ""},
+		{"default: own host, https page, TLS at the proxy", same, ownTLS(same), true, "https"},
+		{"default: own host, http page, TLS at the proxy", same, own(same), false, "https"},
+		{"default: own host, http page, plain at the proxy", same, own(same), true, "http"},
+		{"default: own host, ftp page", same, "ftp://" + same.http.Listener.Addr().String(), false, ""},
+		{"default: own host", same, own(same), true, ""},
+		{"default: own host in upper case", same, strings.ToUpper(own(same)), true, ""},
+		{"default: foreign", same, "https://evil.example", false, ""},
+		{"default: null", same, "null", false, ""},
+		{"default: own host, other port", same, "http://127.0.0.1:1", false, ""},
+		{"default: own host as a prefix", same, own(same) + ".evil.example", false, ""},
+		{"default: own host as a path", same, "https://evil.example/" + strings.TrimPrefix(own(same), "http://"), false, ""},
+		{"list: listed", listed, "https://app.example", true, ""},
+		{"list: listed, other case", listed, "HTTPS://App.Example", true, ""},
+		{"list: second entry", listed, "http://localhost:3000", true, ""},
+		{"list: other scheme", listed, "http://app.example", false, ""},
+		{"list: listed, default port spelt out", listed, "https://app.example:443", true, ""},
+		{"list: other scheme, default port spelt out", listed, "http://app.example:443", false, ""},
+		{"list: other port", listed, "http://localhost:3001", false, ""},
+		{"list: suffix", listed, "https://app.example.evil", false, ""},
+		{"list: subdomain", listed, "https://evil.app.example", false, ""},
+		{"list: own host not listed", listed, own(listed), false, ""},
+		{"list: null", listed, "null", false, ""},
+		{"list: no origin", listed, "", true, ""},
+		{"star: foreign", star, "https://evil.example", true, ""},
+		{"star: null", star, "null", true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			hdr := http.Header{}
 			if tt.origin != "" {
 				hdr.Set("Origin", tt.origin)
+			}
+			if tt.proto != "" {
+				hdr.Set("X-Forwarded-Proto", tt.proto)
 			}
 			ws, resp, err := upgradeWith(tt.r, "query", token(t, "alice", time.Hour), hdr)
 			if !tt.ok {
@@ -963,6 +1000,44 @@ func TestOrigins(t *testing.T) {
 				t.Fatalf("got %+v, want welcome", f)
 			}
 		})
+	}
+}
+
+// Over TLS terminated by the publisher itself, a page of the same host
+// served over http may not connect; one served over https may.
+func TestOriginsTLS(t *testing.T) {
+	e := newEnv(t, 1)
+	r := e.startReplica("pub-tls", nil)
+	ts := httptest.NewUnstartedServer(nil)
+	ts.Config = r.srv.HTTPServer(stdlog.New(io.Discard, "", 0))
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	d := websocket.Dialer{TLSClientConfig: ts.Client().Transport.(*http.Transport).TLSClientConfig}
+	url := "wss://" + ts.Listener.Addr().String() + "/v1/stream?access_token=" + token(t, "alice", time.Hour)
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"http://" + ts.Listener.Addr().String(), false},
+		{"https://" + ts.Listener.Addr().String(), true},
+	} {
+		ws, resp, err := d.Dial(url, http.Header{"Origin": {tc.origin}})
+		if !tc.ok {
+			if err == nil {
+				_ = ws.Close()
+				t.Fatalf("origin %s: upgrade accepted, want 403", tc.origin)
+			}
+			if resp == nil || resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("origin %s: got %v %v, want 403", tc.origin, err, resp)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("origin %s: %v %v", tc.origin, err, resp)
+		}
+		if f := wrap(t, ws).read(); f.Type != "welcome" {
+			t.Fatalf("origin %s: got %+v, want welcome", tc.origin, f)
+		}
 	}
 }
 
@@ -1146,7 +1221,7 @@ func TestGarbageFlood(t *testing.T) {
 			default:
 			}
 			ev := eventOf("trade:FUZZ", float64(i))
-			if _, err := e.writer.Write(context.Background(), ev); err != nil {
+			if _, err := e.writer.Write(context.Background(), streams.PendingOf(ev)); err != nil {
 				t.Errorf("write: %v", err)
 				return
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/poll"
+	"github.com/tickwire/tickwire/shared/streams"
 )
 
 // A client that leaves and resumes with since ends with the same tape as a
@@ -198,7 +199,7 @@ func TestSlowConsumer(t *testing.T) {
 		for j := range evs {
 			evs[j] = event.Event{Channel: c, TS: time.Now().UnixMilli(), Data: big}
 		}
-		if _, err := e.writer.Write(context.Background(), evs); err != nil {
+		if _, err := e.writer.Write(context.Background(), streams.PendingOf(evs)); err != nil {
 			t.Fatal(err)
 		}
 		normal.collect(tp, "trade:AAPL", (i+1)*per)

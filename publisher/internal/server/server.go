@@ -17,7 +17,6 @@ import (
 
 	"github.com/tickwire/tickwire/publisher/internal/feed"
 	"github.com/tickwire/tickwire/publisher/internal/hub"
-	"github.com/tickwire/tickwire/publisher/internal/web"
 	"github.com/tickwire/tickwire/publisher/internal/wsconn"
 	"github.com/tickwire/tickwire/shared/auth"
 	"github.com/tickwire/tickwire/shared/config"
@@ -136,15 +135,6 @@ func (s *Server) registerGauges() {
 	)
 }
 
-// Handler serves the WebSocket endpoint, health, metrics and the demo page.
-func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/stream", s.serveStream)
-	obs.Mount(mux, s.reg, s.Ready)
-	mux.Handle("GET /", web.Handler())
-	return mux
-}
-
 // Ready returns nil when every shard's reader is reading and the replica is
 // not draining.
 func (s *Server) Ready() error {
@@ -184,14 +174,23 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-// drain stops accepting, sends 1001 to every client and waits for the
-// connections, at most DrainTimeout.
-func (s *Server) drain() {
+// beginDrain refuses new upgrades and sends 1001 to every client. It does
+// not wait, and may be called more than once: the HTTP server's Shutdown
+// calls it, and so does Run when its context ends.
+func (s *Server) beginDrain() {
 	s.mu.Lock()
 	s.draining = true
-	n := s.nconns
 	s.mu.Unlock()
 	s.shutdownNow()
+}
+
+// drain begins the drain and waits for the connections, at most
+// DrainTimeout.
+func (s *Server) drain() {
+	s.beginDrain()
+	s.mu.Lock()
+	n := s.nconns
+	s.mu.Unlock()
 	s.log.Info("draining", "connections", n, "timeout", s.cfg.DrainTimeout)
 	done := make(chan struct{})
 	go func() {
@@ -218,37 +217,14 @@ func (s *Server) closeClients() {
 
 // serveStream upgrades a request to the client protocol and serves it.
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	switch {
-	case s.draining:
-		s.mu.Unlock()
-		obs.WriteJSON(w, http.StatusServiceUnavailable, httpError{"unavailable", "replica is shutting down; connect to another"})
-		return
-	case s.nconns >= s.cfg.MaxConns:
-		s.mu.Unlock()
-		obs.WriteJSON(w, http.StatusServiceUnavailable, httpError{"unavailable", "replica is at its connection limit; connect to another"})
+	release, ok := s.acquireConn(w)
+	if !ok {
 		return
 	}
-	s.nconns++
-	s.active.Add(1)
-	s.mu.Unlock()
-	release := func() {
-		s.mu.Lock()
-		s.nconns--
-		s.mu.Unlock()
-		s.active.Done()
-	}
-
-	var ident *auth.Identity
-	if token := requestToken(r); token != "" {
-		id, err := s.deps.Verifier.Verify(token)
-		if err != nil {
-			release()
-			s.deps.Metrics.Errors.WithLabelValues(wsconn.CodeUnauthorized).Inc()
-			obs.WriteJSON(w, http.StatusUnauthorized, httpError{wsconn.CodeUnauthorized, err.Error()})
-			return
-		}
-		ident = &id
+	ident, tokenErr, refused := s.verifyUpgrade(w, r)
+	if refused {
+		release()
+		return
 	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -259,11 +235,67 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	// (drain waits for it), and let this handler return: net/http then
 	// frees the request and its buffers, which an idle connection would
 	// otherwise hold for its whole life.
+	if tokenErr != nil {
+		go func() {
+			defer release()
+			s.refuseUpgraded(ws, tokenErrorCode(tokenErr), tokenErr.Error())
+		}()
+		return
+	}
 	c := wsconn.New(s.deps, ws, ident)
 	go func() {
 		defer release()
 		c.Serve(s.shutdown, ident != nil)
 	}()
+}
+
+// acquireConn counts one more connection and returns the function that
+// counts it out, or answers 503 when the replica drains or is full.
+func (s *Server) acquireConn(w http.ResponseWriter) (release func(), ok bool) {
+	s.mu.Lock()
+	switch {
+	case s.draining:
+		s.mu.Unlock()
+		obs.WriteJSON(w, http.StatusServiceUnavailable, httpError{"unavailable", "replica is shutting down; connect to another"})
+		return nil, false
+	case s.nconns >= s.cfg.MaxConns:
+		s.mu.Unlock()
+		obs.WriteJSON(w, http.StatusServiceUnavailable, httpError{"unavailable", "replica is at its connection limit; connect to another"})
+		return nil, false
+	}
+	s.nconns++
+	s.active.Add(1)
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.nconns--
+		s.mu.Unlock()
+		s.active.Done()
+	}, true
+}
+
+// verifyUpgrade verifies the token of an upgrade request, if it has one.
+// A failed token in the Authorization header (or on a request that is no
+// WebSocket upgrade) is answered here with HTTP 401: refused. A failed
+// access_token is returned as tokenErr, to be refused after the upgrade,
+// because a browser cannot read an HTTP status on a WebSocket.
+func (s *Server) verifyUpgrade(w http.ResponseWriter, r *http.Request) (ident *auth.Identity, tokenErr error, refused bool) {
+	tok, fromHeader := requestToken(r)
+	if tok == "" {
+		return nil, nil, false
+	}
+	id, err := s.deps.Verifier.Verify(tok)
+	switch {
+	case err == nil:
+		return &id, nil, false
+	case fromHeader || !websocket.IsWebSocketUpgrade(r):
+		code := tokenErrorCode(err)
+		s.deps.Metrics.Errors.WithLabelValues(code).Inc()
+		obs.WriteJSON(w, http.StatusUnauthorized, httpError{code, err.Error()})
+		return nil, nil, true
+	default:
+		return nil, err, false
+	}
 }
 
 type httpError struct {
@@ -272,38 +304,22 @@ type httpError struct {
 }
 
 // requestToken takes the token from the Authorization header or, for
-// browsers, the access_token query parameter.
-func requestToken(r *http.Request) string {
+// browsers, the access_token query parameter, and says which.
+func requestToken(r *http.Request) (token string, fromHeader bool) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		if scheme, t, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(t)
+			return strings.TrimSpace(t), true
 		}
-		return strings.TrimSpace(h) // let verification say what is wrong
+		return strings.TrimSpace(h), true // let verification say what is wrong
 	}
-	return r.URL.Query().Get("access_token")
+	return r.URL.Query().Get("access_token"), false
 }
 
-// originChecker allows requests without Origin (not browsers), and browser
-// origins by the PUBLISHER_ALLOWED_ORIGINS list, or only the request's own
-// host when the list is empty.
-func originChecker(allowed []string) func(*http.Request) bool {
-	any := false
-	set := make(map[string]bool, len(allowed))
-	for _, o := range allowed {
-		if o == "*" {
-			any = true
-		}
-		set[strings.ToLower(strings.TrimSuffix(o, "/"))] = true
+// tokenErrorCode is the protocol's code for a refused token: token_expired
+// when expiry is its only fault, so the client fetches a fresh one.
+func tokenErrorCode(err error) string {
+	if errors.Is(err, auth.ErrTokenExpired) {
+		return wsconn.CodeTokenExpired
 	}
-	return func(r *http.Request) bool {
-		origin := r.Header.Get("Origin")
-		if origin == "" || any {
-			return true
-		}
-		if len(allowed) == 0 {
-			_, host, ok := strings.Cut(origin, "://")
-			return ok && strings.EqualFold(host, r.Host)
-		}
-		return set[strings.ToLower(origin)]
-	}
+	return wsconn.CodeUnauthorized
 }

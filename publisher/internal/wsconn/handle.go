@@ -2,6 +2,7 @@ package wsconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -56,13 +57,16 @@ func (c *Conn) handleAuth(f clientFrame) {
 	}
 	ident, err := c.d.Verifier.Verify(f.Token)
 	if err != nil {
-		if !c.authed {
-			c.refuse(f.ID, err.Error())
-			return
+		code := CodeUnauthorized
+		if errors.Is(err, auth.ErrTokenExpired) {
+			code = CodeTokenExpired // PROTOCOL.md: the client fetches a fresh token
 		}
+		c.d.Metrics.Errors.WithLabelValues(code).Inc()
+		c.q.frame(errFrame(f.ID, code, err.Error()))
 		// A failed renewal leaves the current token in force until it expires.
-		c.d.Metrics.Errors.WithLabelValues(CodeUnauthorized).Inc()
-		c.q.frame(errFrame(f.ID, CodeUnauthorized, err.Error()))
+		if !c.authed {
+			c.q.close(CloseUnauthorized, "unauthorized")
+		}
 		return
 	}
 	if c.authed && ident.Subject != c.ident.Subject {

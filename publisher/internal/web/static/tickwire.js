@@ -1,4 +1,4 @@
-// tickwire.js: a dependency-free client of the tickwire protocol v1
+// tickwire.js: a dependency-free client of the tickwire protocol v1.1
 // (PROTOCOL.md). It is an ES module; it runs in browsers and, given a
 // WebSocket implementation, in Node.
 //
@@ -18,7 +18,8 @@
 //     resuming with `since` every concrete channel it has seen, including
 //     those seen through KIND:* (see buildResubscribe);
 //   - stops on 1000 and on 4001 (token rejected or expired: emits
-//     'unauthorized'); waits at least `penaltyMs` after 4000, 1009, 4009 and
+//     'unauthorized' with the code of the server's error frame, which the
+//     server sends before 4001 for a token in the URL too); waits at least `penaltyMs` after 4000, 1009, 4009 and
 //     4029, which a reconnect would only repeat;
 //   - sends an application ping every heartbeat interval, and treats a
 //     connection silent for two intervals as dead (browsers cannot see the
@@ -274,8 +275,6 @@ export class TickwireClient {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10000;
     this.stableMs = opts.stableMs ?? 5000;
     this.WebSocket = opts.WebSocket || globalThis.WebSocket;
-    const f = opts.fetch === undefined ? globalThis.fetch : opts.fetch;
-    this.fetch = f ? f.bind(globalThis) : null; // unbound, a browser's fetch throws
 
     this.state = 'idle';
     /** The last welcome frame, or null. */
@@ -526,30 +525,10 @@ export class TickwireClient {
       this._setState({ state: 'closed', code, reason });
       return;
     }
-    if (!opened && this.authMode === 'query' && this.fetch) {
-      // A refused upgrade (HTTP 401) reaches a browser as a bare 1006; ask
-      // the endpoint over plain HTTP whether the token is the reason.
-      const g = this._gen;
-      this._probe().then((refused) => {
-        if (g !== this._gen || this._stopped) return;
-        if (refused) this._unauthorized('unauthorized', 'HTTP 401 on the upgrade');
-        else this._schedule(code, reason, what.penalty);
-      });
-      return;
-    }
+    // A refused token never reaches here: since protocol v1.1 the server
+    // upgrades, sends the error frame and closes with 4001 (above), so a
+    // browser reads why without asking over plain HTTP.
     this._schedule(code, reason, what.penalty);
-  }
-
-  async _probe() {
-    try {
-      const token = typeof this._token === 'function' ? await this._token() : this._token;
-      const u = withToken(this.url, token).replace(/^ws/, 'http');
-      const signal = typeof AbortSignal !== 'undefined' && AbortSignal.timeout ? AbortSignal.timeout(5000) : undefined;
-      const res = await this.fetch(u, { cache: 'no-store', signal });
-      return res.status === 401;
-    } catch (err) {
-      return false;
-    }
   }
 
   // _unauthorized stops for a token problem. Subscribes waiting for an

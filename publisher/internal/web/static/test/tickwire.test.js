@@ -179,7 +179,6 @@ function newClient(extra = {}) {
     url: 'ws://example.test/v1/stream',
     token: 'tok en',
     WebSocket: FakeSocket,
-    fetch: null,
     baseMs: 1,
     capMs: 4,
     penaltyMs: 40,
@@ -269,20 +268,57 @@ test('client: 4029 waits at least half the penalty; 1000 stops', async () => {
   assert.equal(FakeSocket.all.length, 2);
 });
 
-test('client: a refused upgrade (HTTP 401) is reported, not retried', async () => {
+test('client: a refused URL token is read from the error frame, without asking over HTTP', async () => {
   const calls = [];
-  const { client, seen } = newClient({
-    fetch: async (url) => {
-      calls.push(url);
-      return { status: 401 };
-    },
-  });
-  client.connect();
-  await until(() => FakeSocket.all.length === 1, 'socket');
-  FakeSocket.all[0].drop(1006);
-  await until(() => seen.unauthorized.length === 1, 'unauthorized');
-  assert.equal(calls[0], 'http://example.test/v1/stream?access_token=tok%20en');
-  assert.equal(client.state, 'closed');
+  const saved = globalThis.fetch;
+  globalThis.fetch = async (url) => {
+    calls.push(url);
+    return { status: 401 };
+  };
+  try {
+    const { client, seen } = newClient();
+    const sub = client.subscribe('trade:AAPL');
+    client.connect();
+    await until(() => FakeSocket.all.length === 1, 'socket');
+    const ws = FakeSocket.all[0];
+    assert.equal(ws.url, 'ws://example.test/v1/stream?access_token=tok%20en');
+    // Protocol v1.1: the server upgrades, then refuses in a frame.
+    ws.open();
+    ws.frame({ type: 'error', code: 'token_expired', message: 'invalid token: token expired at 2026-11-30T19:00:00Z' });
+    ws.drop(4001, 'token expired');
+    assert.equal(client.state, 'closed');
+    assert.deepEqual(seen.unauthorized, [{ code: 'token_expired', reason: 'token expired' }]);
+    assert.equal(seen.status.at(-1).reason, 'token expired');
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(FakeSocket.all.length, 1, 'no reconnect after 4001');
+    assert.deepEqual(calls, [], 'no HTTP probe');
+    client.close();
+    await sub.catch(() => {});
+  } finally {
+    globalThis.fetch = saved;
+  }
+});
+
+test('client: a bare 1006 before open is retried with backoff, never probed', async () => {
+  const calls = [];
+  const saved = globalThis.fetch;
+  globalThis.fetch = async (url) => {
+    calls.push(url);
+    return { status: 401 };
+  };
+  try {
+    const { client, seen } = newClient();
+    client.connect();
+    await until(() => FakeSocket.all.length === 1, 'socket');
+    FakeSocket.all[0].drop(1006);
+    assert.equal(seen.status.at(-1).state, 'reconnecting');
+    await until(() => FakeSocket.all.length === 2, 'reconnect');
+    assert.equal(seen.unauthorized.length, 0);
+    assert.deepEqual(calls, [], 'no HTTP probe');
+    client.close();
+  } finally {
+    globalThis.fetch = saved;
+  }
 });
 
 test('client: subscribes survive a refused token until the next connect', async () => {

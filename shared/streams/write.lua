@@ -1,0 +1,79 @@
+-- write.lua: append a chunk of one shard's events to the shard's feed and,
+-- under the same ids, to each channel's history; trim history by age, let
+-- quiet histories expire, and record the channels. See write.go.
+--
+-- KEYS: feed, channel set, writer mark, history keys of the chunk, then the
+--   collector lease when the write is fenced (ARGV[5] not empty).
+-- ARGV: feed MAXLEN, history MAXLEN, history MINID ("0": none), epoch,
+--   lease holder ("": no fence), history TTL in ms ("0": none), generation
+--   for a new mark; then per event: index into KEYS of its history, seq, ch,
+--   ts, data.
+-- Returns {n, last id, skipped} with n the events written, or {-1} when the
+-- caller does not hold the lease. skipped lists channel, error pairs of
+-- histories that refused their XADD (a key of another type).
+local feed, chans, mark = KEYS[1], KEYS[2], KEYS[3]
+local feedLen, histLen, minID, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local holder, ttl, gen = ARGV[5], ARGV[6], ARGV[7]
+local first = 8
+
+-- Fence: a collector that lost its lease writes nothing.
+if holder ~= '' and redis.call('GET', KEYS[#KEYS]) ~= holder then
+  return {-1}
+end
+
+-- The mark is "<generation>/<epoch>:<seq>". The generation names this
+-- incarnation of the shard's data: it is kept while the mark lives, and a
+-- new one starts when the mark is gone (Redis restarted empty, FLUSHALL).
+-- Readers compare it to tell a new feed from the one they were reading.
+local done = -1
+local prev = redis.call('GET', mark)
+if prev then
+  local g, rest = string.match(prev, '^([^/]*)/(.*)$')
+  if g then gen = g else gen, rest = '', prev end -- a mark without generation
+  local e, s = string.match(rest, '^(.+):(%d+)$')
+  if e == epoch then done = tonumber(s) end
+end
+
+local touched, names = {}, {}
+for i = first, #ARGV, 5 do
+  local k = tonumber(ARGV[i])
+  if tonumber(ARGV[i+1]) > done and not touched[k] then
+    touched[k] = true
+    names[#names+1] = ARGV[i+2]
+  end
+end
+if #names == 0 then return {0, '', {}} end
+-- Everything that can fail the script runs before the first XADD.
+redis.call('SADD', chans, unpack(names))
+
+local bad, reported, skipped, n, last, lastSeq = {}, {}, {}, 0, '', nil
+for i = first, #ARGV, 5 do
+  local k, seq, ch, ts, data = tonumber(ARGV[i]), ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
+  if tonumber(seq) > done then
+    last = redis.call('XADD', feed, 'MAXLEN', '~', feedLen, '*', 'ch', ch, 'ts', ts, 'data', data)
+    if not bad[k] then
+      local r = redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', histLen, last, 'ch', ch, 'ts', ts, 'data', data)
+      if type(r) == 'table' and r.err then
+        -- Another type: skip the key for the rest of the chunk. Another
+        -- error (an id at or below the history's top, written by hand)
+        -- fails this event only.
+        if string.sub(r.err, 1, 9) == 'WRONGTYPE' then bad[k] = true end
+        if not reported[k] then
+          reported[k] = true
+          skipped[#skipped+1] = ch
+          skipped[#skipped+1] = r.err
+        end
+      end
+    end
+    lastSeq = seq
+    n = n + 1
+  end
+end
+redis.call('SET', mark, gen .. '/' .. epoch .. ':' .. lastSeq)
+for k in pairs(touched) do
+  if not bad[k] then
+    if minID ~= '0' then redis.pcall('XTRIM', KEYS[k], 'MINID', '~', minID) end
+    if ttl ~= '0' then redis.pcall('PEXPIRE', KEYS[k], ttl) end
+  end
+end
+return {n, last, skipped}
