@@ -30,8 +30,7 @@ type GroupReaderConfig struct {
 	Shard    int
 	Group    string // GroupName(replica)
 	Consumer string
-	// Handle receives each batch read, in stream order, before the batch is
-	// acknowledged. It runs on Run's goroutine and must not block for long.
+	// Handle receives each batch read, in stream order. It runs on Run's goroutine and must not block for long.
 	Handle func(events []event.Event)
 	// Bad receives the entries that do not decode; may be nil.
 	Bad func(id string, err error)
@@ -42,7 +41,12 @@ type GroupReaderConfig struct {
 }
 
 // GroupReader reads one shard's feed with a consumer group: XREADGROUP …
-// BLOCK, hands each batch to Handle, then XACKs it. It creates its group
+// NOACK BLOCK, and hands each batch to Handle. NOACK because a replica
+// never reads its pending entries again (its group is created afresh on
+// start, and a read with ">" skips them): acknowledging cost Redis a
+// pending-list insert and delete per entry and a round trip per batch. The
+// group's lag (XINFO GROUPS) still tracks the reader; its pending count
+// stays 0. It creates its group
 // afresh at the feed's tail when it starts, re-creates it when Redis lost it
 // (NOGROUP), and retries failed reads with backoff. It owns its Redis client:
 // a blocked read holds a connection, and must not starve the process's other
@@ -186,6 +190,7 @@ func (r *GroupReader) readOnce(ctx context.Context) error {
 		Streams:  []string{r.stream, ">"},
 		Count:    readCount,
 		Block:    BlockTime,
+		NoAck:    true,
 	}).Result()
 	if errors.Is(err, redis.Nil) {
 		r.ready.Store(true) // the block ran out: nothing new, all is well
@@ -197,28 +202,16 @@ func (r *GroupReader) readOnce(ctx context.Context) error {
 	r.ready.Store(true)
 	for _, s := range res {
 		if len(s.Messages) > 0 {
-			r.dispatch(ctx, s.Messages)
+			r.dispatch(s.Messages)
 		}
 	}
 	return nil
 }
 
-// dispatch hands one batch to Handle and acknowledges it.
-func (r *GroupReader) dispatch(ctx context.Context, msgs []redis.XMessage) {
+// dispatch hands one batch to Handle.
+func (r *GroupReader) dispatch(msgs []redis.XMessage) {
 	r.cfg.Handle(Decode(msgs, r.cfg.Bad))
-	ids := make([]string, len(msgs))
-	for i, xm := range msgs {
-		ids[i] = xm.ID
-	}
-	r.lastID = ids[len(ids)-1]
-	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	err := r.client.XAck(cctx, r.stream, r.cfg.Group, ids...).Err()
-	cancel()
-	if err != nil && ctx.Err() == nil {
-		// Not fatal: the group's position has moved on regardless, and a
-		// pending entry is never read again with ">".
-		r.log.Warn("xack failed", "stream", r.stream, "err", err)
-	}
+	r.lastID = msgs[len(msgs)-1].ID
 }
 
 // backoff doubles a wait from backoffMin to backoffMax.

@@ -24,8 +24,8 @@ type Publisher interface {
 }
 
 // Reader reads one shard's feed with the replica's consumer group
-// (streams.GroupReader) and publishes each batch to the hub before it is
-// acknowledged. Run is called once; Ready and Close may be called from any
+// (streams.GroupReader, which reads with NOACK) and publishes each batch to
+// the hub. Run is called once; Ready and Close may be called from any
 // goroutine.
 type Reader struct {
 	*streams.GroupReader
