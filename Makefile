@@ -6,7 +6,7 @@ BENCHTIME ?= 2s
 # staticcheck ships in honnef.co/go/tools; the proxy serves its module versions.
 STATICCHECK ?= v0.8.2
 
-.PHONY: all build run test bench lint fmt-check staticcheck fuzz soak clean
+.PHONY: all build run test bench bench-e2e lint fmt-check staticcheck fuzz soak clean
 
 all: build
 
@@ -28,6 +28,11 @@ test: fmt-check
 bench:
 	@scripts/ensure-redis.sh
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(MODULES)
+
+# Named workloads W1-W4 (issue 9) with the real binaries on loopback;
+# PRESETS, DURATION, WARMUP and FLUSH are passed through.
+bench-e2e:
+	@scripts/bench-e2e.sh
 
 lint: fmt-check staticcheck
 	$(GO) vet $(MODULES)

@@ -43,6 +43,8 @@ type options struct {
 	warmup   time.Duration
 	idle     bool
 	metrics  string
+	pids     []int // collector and publisher: their CPU is the server's
+	idleSub  bool  // idle clients still subscribe, each to a channel of its own (preset w4)
 }
 
 func main() {
@@ -54,9 +56,27 @@ func main() {
 	flag.StringVar(&o.channels, "channels", "trade:*,quote:*", "comma list of channels each client subscribes to")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "how long to measure")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "how long to run before measuring")
-	flag.BoolVar(&o.idle, "idle", false, "subscribe to nothing; report memory per connection from -metrics")
+	flag.BoolVar(&o.idle, "idle", false, "subscribe to nothing (preset w4: one quiet channel each); report memory per connection from -metrics")
 	flag.StringVar(&o.metrics, "metrics", "", "publisher /metrics URL (default: derived from -url)")
+	presetName := flag.String("preset", "", "named workload ("+presetNames()+"): sets -clients, -channels and -idle")
+	printRate := flag.Bool("print-rate", false, "print the collector rate (events/s) and symbols -preset assumes, and exit")
+	pids := flag.String("pids", "", "comma list of server pids (collector, publisher): report deliveries per server CPU-second")
 	flag.Parse()
+	if *presetName != "" {
+		if err := applyPreset(&o, *presetName); err != nil {
+			fmt.Fprintln(os.Stderr, "tickload:", err)
+			os.Exit(2)
+		}
+		if *printRate {
+			fmt.Println(presets[strings.ToLower(*presetName)].rate, presetSymbols)
+			return
+		}
+	}
+	var err error
+	if o.pids, err = parsePids(*pids); err != nil {
+		fmt.Fprintln(os.Stderr, "tickload:", err)
+		os.Exit(2)
+	}
 	if o.metrics == "" {
 		o.metrics = strings.Replace(strings.Replace(o.url, "ws", "http", 1), "/v1/stream", "/metrics", 1)
 	}
@@ -118,7 +138,7 @@ func (s *stats) percentile(p float64) time.Duration {
 }
 
 func run(ctx context.Context, o options) error {
-	memBefore := scrapeMem(o.metrics)
+	memBefore, heapBefore := scrapeMem(o.metrics)
 	st := &stats{buckets: make([]int64, 100000)} // up to 10 s
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
@@ -133,10 +153,14 @@ func run(ctx context.Context, o options) error {
 				return err
 			}
 		}
+		chans := o.channels
+		if o.idleSub {
+			chans = fmt.Sprintf("trade:IDLE%d", i) // a quiet channel of its own
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := client(ctx, o, tok, st, &connected); err != nil && ctx.Err() == nil {
+			if err := client(ctx, o, tok, chans, st, &connected); err != nil && ctx.Err() == nil {
 				failed.Add(1)
 				select {
 				case errs <- err:
@@ -160,11 +184,15 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.idle {
 		sleep(ctx, o.duration) // hold the connections; profile meanwhile
-		memAfter := scrapeMem(o.metrics)
+		memAfter, heapAfter := scrapeMem(o.metrics)
 		n := connected.Load()
 		if memBefore > 0 && memAfter > 0 && n > 0 {
 			fmt.Printf("publisher resident memory: %.1f MiB before, %.1f MiB with %d idle connections: %.1f KiB per connection\n",
 				memBefore/(1<<20), memAfter/(1<<20), n, (memAfter-memBefore)/float64(n)/1024)
+		}
+		if heapBefore > 0 && heapAfter > 0 && n > 0 {
+			fmt.Printf("publisher heap in use: %.1f MiB before, %.1f MiB after: %.1f KiB per connection\n",
+				heapBefore/(1<<20), heapAfter/(1<<20), (heapAfter-heapBefore)/float64(n)/1024)
 		}
 		cancel()
 		wg.Wait()
@@ -172,14 +200,24 @@ func run(ctx context.Context, o options) error {
 	}
 	sleep(ctx, o.warmup)
 	st.measuring.Store(true)
+	meter := cpuMeter{pids: o.pids}
+	meter.begin()
 	startEv, startFr, start := st.events.Load(), st.frames.Load(), time.Now()
 	sleep(ctx, o.duration)
 	ev, fr, el := st.events.Load()-startEv, st.frames.Load()-startFr, time.Since(start)
+	cpu, _, cpuErr := meter.used()
 	st.measuring.Store(false)
 	cancel()
 	wg.Wait()
 	fmt.Printf("measured %v: %d events in %d frames to %d clients\n", el.Round(time.Millisecond), ev, fr, connected.Load())
 	fmt.Printf("deliveries/s: %.0f   events per frame: %.1f\n", float64(ev)/el.Seconds(), float64(ev)/max(1, float64(fr)))
+	switch {
+	case cpuErr != nil:
+		fmt.Println("server cpu:", cpuErr)
+	case len(o.pids) > 0 && cpu > 0:
+		fmt.Printf("server cpu: %.2f s over %v (%.0f %% of a core): %.0f deliveries per server CPU-second\n",
+			cpu, el.Round(time.Millisecond), 100*cpu/el.Seconds(), float64(ev)/cpu)
+	}
 	st.mu.Lock()
 	worst := st.worst
 	st.mu.Unlock()
@@ -200,7 +238,7 @@ func sleep(ctx context.Context, d time.Duration) {
 var tsKey = []byte(`"ts":`)
 
 // client runs one connection until ctx ends.
-func client(ctx context.Context, o options, tok string, st *stats, connected *atomic.Int64) error {
+func client(ctx context.Context, o options, tok, channels string, st *stats, connected *atomic.Int64) error {
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 4096}
 	ws, _, err := d.DialContext(ctx, o.url+"?access_token="+tok, nil)
 	if err != nil {
@@ -212,8 +250,8 @@ func client(ctx context.Context, o options, tok string, st *stats, connected *at
 	if _, _, err := ws.ReadMessage(); err != nil { // welcome
 		return fmt.Errorf("welcome: %w", err)
 	}
-	if !o.idle {
-		chs, _ := json(strings.Split(o.channels, ","))
+	if !o.idle || o.idleSub {
+		chs, _ := json(strings.Split(channels, ","))
 		sub := `{"op":"subscribe","snapshot":false,"channels":` + chs + `}`
 		if err := ws.WriteMessage(websocket.TextMessage, []byte(sub)); err != nil {
 			return fmt.Errorf("subscribe: %w", err)
@@ -274,20 +312,23 @@ func json(ss []string) (string, error) {
 	return "[" + strings.Join(quoted, ",") + "]", nil
 }
 
-// scrapeMem reads process_resident_memory_bytes from a /metrics page.
-func scrapeMem(url string) float64 {
+// scrapeMem reads process_resident_memory_bytes and
+// go_memstats_heap_inuse_bytes from a /metrics page (0 when missing).
+func scrapeMem(url string) (rss, heap float64) {
 	c := http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(url)
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
-			v, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			return v
+			rss, _ = strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		}
+		if rest, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_inuse_bytes "); ok {
+			heap, _ = strconv.ParseFloat(strings.TrimSpace(rest), 64)
 		}
 	}
-	return 0
+	return rss, heap
 }

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// preset is a named workload of issue 9: the clients, their channels, and
+// the collector rate it assumes (the collector is started by the caller,
+// e.g. scripts/bench-e2e.sh, which reads it with -print-rate).
+type preset struct {
+	clients int
+	rate    int // events/s the collector must emit
+	idle    bool
+	about   string
+}
+
+// presetSymbols are the collector's symbols under a preset: five symbols,
+// whose trade and quote channels are the ten channels each client takes.
+// The collector runs with bars and signals off, so that the rate is the
+// events each client receives.
+const presetSymbols = "AAPL,MSFT,NVDA,AMZN,GOOGL"
+
+var presets = map[string]preset{
+	"w1": {clients: 100, rate: 2000, about: "100 clients, 2000 ev/s, 10 channels each"},
+	"w2": {clients: 1000, rate: 1000, about: "1000 clients, 1000 ev/s, 10 channels each"},
+	"w3": {clients: 100, rate: 200, about: "100 clients, 200 ev/s, 10 channels each"},
+	"w4": {clients: 3000, rate: 200, idle: true, about: "3000 connections, one channel each, idle: memory per connection"},
+}
+
+// presetChannels returns the ten channels of presetSymbols.
+func presetChannels() string {
+	var out []string
+	for _, s := range strings.Split(presetSymbols, ",") {
+		out = append(out, "trade:"+s, "quote:"+s)
+	}
+	return strings.Join(out, ",")
+}
+
+// applyPreset sets o from the preset named name. W4's connections each
+// subscribe to a channel of their own that no event is sent on (idle), so
+// that what is measured is the cost of a subscribed, quiet connection.
+func applyPreset(o *options, name string) error {
+	p, ok := presets[strings.ToLower(name)]
+	if !ok {
+		return fmt.Errorf("preset %q: want one of %s", name, presetNames())
+	}
+	o.clients, o.idle, o.idleSub = p.clients, p.idle, p.idle
+	o.channels = presetChannels()
+	return nil
+}
+
+func presetNames() string {
+	var names []string
+	for n := range presets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// cpuSeconds returns the user plus system CPU time of the processes pids,
+// from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 100 Hz, the
+// value of USER_HZ on Linux).
+func cpuSeconds(pids []int) (float64, error) {
+	var total float64
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return 0, fmt.Errorf("cpu of pid %d: %w", pid, err)
+		}
+		// The command name (field 2) may hold spaces; fields after it
+		// start past the last ')'.
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 13 {
+			return 0, fmt.Errorf("cpu of pid %d: short stat line", pid)
+		}
+		u, err1 := strconv.ParseFloat(f[11], 64)
+		k, err2 := strconv.ParseFloat(f[12], 64)
+		if err1 != nil || err2 != nil {
+			return 0, fmt.Errorf("cpu of pid %d: bad stat line", pid)
+		}
+		total += (u + k) / 100
+	}
+	return total, nil
+}
+
+// parsePids parses a comma list of process ids.
+func parsePids(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("-pids %q: %w", s, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// cpuMeter measures the CPU the server processes spend over a span.
+type cpuMeter struct {
+	pids  []int
+	start float64
+	at    time.Time
+}
+
+func (m *cpuMeter) begin() {
+	if len(m.pids) == 0 {
+		return
+	}
+	m.start, _ = cpuSeconds(m.pids)
+	m.at = time.Now()
+}
+
+// used returns the CPU seconds spent since begin and the wall time.
+func (m *cpuMeter) used() (cpu float64, wall time.Duration, err error) {
+	if len(m.pids) == 0 {
+		return 0, 0, nil
+	}
+	end, err := cpuSeconds(m.pids)
+	return end - m.start, time.Since(m.at), err
+}
