@@ -114,7 +114,21 @@ type Writer struct {
 	epoch  string
 	seq    atomic.Uint64
 	busy   atomic.Bool // inside Write
+	// maintained holds when each history key last had its XTRIM MINID and
+	// PEXPIRE sent; owned by Write (one call at a time).
+	maintained map[string]time.Time
 }
+
+// Pacing of history maintenance (XTRIM MINID and PEXPIRE). Sending both for
+// every channel of every chunk cost Redis two commands per channel per
+// write, more than the events themselves at low rates; once per period per
+// channel keeps the age bound and the expiry within one period of exact.
+const (
+	maxMaintainEvery = time.Second
+	// maxMaintained bounds the map of maintained keys; past it the map is
+	// cleared, which costs one round of maintenance.
+	maxMaintained = 1 << 16
+)
 
 // NewWriter returns a Writer for layout on c, with an epoch of its own.
 func NewWriter(c redis.UniversalClient, layout Layout, cfg WriterConfig) *Writer {
@@ -125,10 +139,33 @@ func NewWriter(c redis.UniversalClient, layout Layout, cfg WriterConfig) *Writer
 	}
 	return &Writer{
 		c: c, layout: layout, cfg: cfg,
-		script: redis.NewScript(writeLua),
-		now:    time.Now,
-		epoch:  hex.EncodeToString(b),
+		script:     redis.NewScript(writeLua),
+		now:        time.Now,
+		epoch:      hex.EncodeToString(b),
+		maintained: make(map[string]time.Time),
 	}
+}
+
+// maintainEvery is the least time between two maintenances of one history
+// key: a tenth of the retention, at most maxMaintainEvery.
+func (w *Writer) maintainEvery() time.Duration {
+	return min(w.cfg.Retention/10, maxMaintainEvery)
+}
+
+// maintainDue reports whether history key is due its maintenance at now,
+// and if so records it as done.
+func (w *Writer) maintainDue(key string, now time.Time) bool {
+	if w.cfg.Retention <= 0 {
+		return false // nothing to trim by age, no expiry
+	}
+	if last, ok := w.maintained[key]; ok && now.Sub(last) < w.maintainEvery() && !now.Before(last) {
+		return false
+	}
+	if len(w.maintained) >= maxMaintained {
+		clear(w.maintained)
+	}
+	w.maintained[key] = now
+	return true
 }
 
 // Fenced reports whether the writer's writes are fenced by a lease.
@@ -157,8 +194,10 @@ func (w *Writer) Write(ctx context.Context, events []Pending) (res Result, err e
 	}
 	shards := w.split(events)
 	minID := "0"
+	var now time.Time
 	if w.cfg.Retention > 0 {
-		minID = strconv.FormatInt(w.now().Add(-w.cfg.Retention).UnixMilli(), 10)
+		now = w.now()
+		minID = strconv.FormatInt(now.Add(-w.cfg.Retention).UnixMilli(), 10)
 	}
 	failed := make([]bool, len(shards))
 	// Round r sends chunk r of every shard that has not failed, in one
@@ -173,7 +212,7 @@ func (w *Writer) Write(ctx context.Context, events []Pending) (res Result, err e
 		if len(idx) == 0 {
 			break
 		}
-		if rerr := w.round(ctx, shards, idx, round, minID, failed, &res); rerr != nil && err == nil {
+		if rerr := w.round(ctx, shards, idx, round, minID, now, failed, &res); rerr != nil && err == nil {
 			err = rerr
 		}
 	}
@@ -193,13 +232,14 @@ func (w *Writer) Write(ctx context.Context, events []Pending) (res Result, err e
 // round sends chunk r of the shards idx, marks the written ones nil and the
 // failed shards in failed, and adds what was written to res. It returns the
 // first error.
-func (w *Writer) round(ctx context.Context, shards [][]chunk, idx []int, r int, minID string, failed []bool, res *Result) error {
+func (w *Writer) round(ctx context.Context, shards [][]chunk, idx []int, r int, minID string, now time.Time,
+	failed []bool, res *Result) error {
 	pipe := w.c.Pipeline()
 	cmds := make([]*redis.Cmd, len(idx))
 	argss := make([][]any, len(idx))
 	keyss := make([][]string, len(idx))
 	for j, i := range idx {
-		keyss[j], argss[j] = w.scriptArgs(shards[i][r], minID)
+		keyss[j], argss[j] = w.scriptArgs(shards[i][r], minID, now)
 		cmds[j] = w.script.EvalSha(ctx, pipe, keyss[j], argss[j]...)
 	}
 	_, _ = pipe.Exec(ctx) // errors are read per command below
@@ -288,8 +328,9 @@ func chunks(shard int, evs []Pending) []chunk {
 	return out
 }
 
-// scriptArgs returns the KEYS and ARGV of writeLua for c.
-func (w *Writer) scriptArgs(c chunk, minID string) ([]string, []any) {
+// scriptArgs returns the KEYS and ARGV of writeLua for c; now decides which
+// histories are due their maintenance.
+func (w *Writer) scriptArgs(c chunk, minID string, now time.Time) ([]string, []any) {
 	keys := []string{w.layout.Feed(c.shard), w.layout.Channels(c.shard), w.layout.WriterMark(c.shard)}
 	index := make(map[event.Channel]int)
 	ttl := "0"
@@ -298,18 +339,26 @@ func (w *Writer) scriptArgs(c chunk, minID string) ([]string, []any) {
 	}
 	// A new mark's generation: unique, as the epoch is and seq only grows.
 	gen := w.epoch + "." + strconv.FormatUint(c.events[0].Seq, 10)
-	args := make([]any, 0, 7+5*len(c.events))
-	args = append(args, w.cfg.FeedLen, w.cfg.HistoryLen, minID, w.epoch, w.cfg.Holder, ttl, gen)
+	args := make([]any, 0, 8+5*len(c.events))
+	args = append(args, w.cfg.FeedLen, w.cfg.HistoryLen, minID, w.epoch, w.cfg.Holder, ttl, gen, "")
+	mask := []byte("000") // feed, channel set, mark
 	for i := range c.events {
 		e := &c.events[i]
 		k, ok := index[e.Channel]
 		if !ok {
-			keys = append(keys, w.layout.History(e.Channel))
+			key := w.layout.History(e.Channel)
+			keys = append(keys, key)
 			k = len(keys) // Lua indexes from 1
 			index[e.Channel] = k
+			due := byte('0')
+			if w.maintainDue(key, now) {
+				due = '1'
+			}
+			mask = append(mask, due)
 		}
 		args = append(args, k, e.Seq, e.Channel.String(), e.TS, string(e.Data))
 	}
+	args[7] = string(mask)
 	if w.cfg.Holder != "" {
 		keys = append(keys, w.cfg.Lease) // last: the script reads KEYS[#KEYS]
 	}

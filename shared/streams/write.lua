@@ -6,15 +6,16 @@
 --   collector lease when the write is fenced (ARGV[5] not empty).
 -- ARGV: feed MAXLEN, history MAXLEN, history MINID ("0": none), epoch,
 --   lease holder ("": no fence), history TTL in ms ("0": none), generation
---   for a new mark; then per event: index into KEYS of its history, seq, ch,
---   ts, data.
+--   for a new mark, maintenance mask (byte k is "1" when history KEYS[k] is
+--   due its XTRIM MINID and PEXPIRE); then per event: index into KEYS of its
+--   history, seq, ch, ts, data.
 -- Returns {n, last id, skipped} with n the events written, or {-1} when the
 -- caller does not hold the lease. skipped lists channel, error pairs of
 -- histories that refused their XADD (a key of another type).
 local feed, chans, mark = KEYS[1], KEYS[2], KEYS[3]
 local feedLen, histLen, minID, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local holder, ttl, gen = ARGV[5], ARGV[6], ARGV[7]
-local first = 8
+local holder, ttl, gen, mask = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local first = 9
 
 -- Fence: a collector that lost its lease writes nothing.
 if holder ~= '' and redis.call('GET', KEYS[#KEYS]) ~= holder then
@@ -71,7 +72,7 @@ for i = first, #ARGV, 5 do
 end
 redis.call('SET', mark, gen .. '/' .. epoch .. ':' .. lastSeq)
 for k in pairs(touched) do
-  if not bad[k] then
+  if not bad[k] and string.byte(mask, k) == 49 then -- '1'
     if minID ~= '0' then redis.pcall('XTRIM', KEYS[k], 'MINID', '~', minID) end
     if ttl ~= '0' then redis.pcall('PEXPIRE', KEYS[k], ttl) end
   end
