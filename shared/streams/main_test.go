@@ -53,7 +53,7 @@ func (f fixture) xlen(t *testing.T, key string) int64 {
 	return n
 }
 
-func mustLayout(t *testing.T, shards int) Layout {
+func mustLayout(t testing.TB, shards int) Layout {
 	t.Helper()
 	l, err := NewLayout("md", shards)
 	if err != nil {
@@ -62,7 +62,7 @@ func mustLayout(t *testing.T, shards int) Layout {
 	return l
 }
 
-func mustChannel(t *testing.T, s string) event.Channel {
+func mustChannel(t testing.TB, s string) event.Channel {
 	t.Helper()
 	c, err := event.ParseChannel(s)
 	if err != nil {
@@ -72,7 +72,7 @@ func mustChannel(t *testing.T, s string) event.Channel {
 }
 
 // trade returns a trade event whose data names its sequence number.
-func trade(t *testing.T, sym string, seq int) Pending {
+func trade(t testing.TB, sym string, seq int) Pending {
 	t.Helper()
 	return Pending{Event: event.Event{
 		Channel: mustChannel(t, "trade:"+sym),

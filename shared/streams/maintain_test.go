@@ -7,26 +7,27 @@ import (
 	"time"
 )
 
-// commandCalls returns how often Redis ran cmd (INFO commandstats counts
-// the commands scripts call too).
-func commandCalls(t *testing.T, f fixture, cmd string) int {
+// commandCalls returns how often Redis ran cmd, or every command if cmd is
+// "" (INFO commandstats counts the commands scripts call too).
+func commandCalls(t testing.TB, f fixture, cmd string) int {
 	t.Helper()
 	info, err := f.c.Info(t.Context(), "commandstats").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
+	total := 0
 	for _, line := range strings.Split(info, "\n") {
-		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":calls=")
-		if !ok {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "cmdstat_"), ":calls=")
+		if !ok || (cmd != "" && name != cmd) {
 			continue
 		}
 		n, err := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
 		if err != nil {
 			t.Fatal(err)
 		}
-		return n
+		total += n
 	}
-	return 0
+	return total
 }
 
 // A history's XTRIM MINID and PEXPIRE are sent at most once per
