@@ -1,0 +1,61 @@
+package main
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestApplyPreset(t *testing.T) {
+	var o options
+	if err := applyPreset(&o, "W1"); err != nil {
+		t.Fatal(err)
+	}
+	if o.clients != 100 || o.idle || len(strings.Split(o.channels, ",")) != 10 {
+		t.Errorf("w1 = %+v, want 100 clients on 10 channels, not idle", o)
+	}
+	if err := applyPreset(&o, "w4"); err != nil {
+		t.Fatal(err)
+	}
+	if o.clients != 3000 || !o.idle || !o.idleSub {
+		t.Errorf("w4 = %+v, want 3000 idle clients that subscribe", o)
+	}
+	if err := applyPreset(&o, "w9"); err == nil {
+		t.Error("unknown preset accepted")
+	}
+}
+
+// cpuSeconds reads this process's CPU time, which grows as it spins.
+func TestCPUSeconds(t *testing.T) {
+	pids, err := parsePids(" " + itoa(os.Getpid()) + ",")
+	if err != nil || len(pids) != 1 {
+		t.Fatalf("parsePids = %v, %v", pids, err)
+	}
+	before, err := cpuSeconds(pids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := 0
+	for after := before; after <= before; after, err = cpuSeconds(pids) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 1_000_000 {
+			x += i
+		}
+	}
+	_ = x
+	if _, err := cpuSeconds([]int{-1}); err == nil {
+		t.Error("cpu of pid -1 read")
+	}
+	if _, err := parsePids("1,x"); err == nil {
+		t.Error("-pids 1,x accepted")
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
