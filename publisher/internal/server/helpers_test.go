@@ -114,6 +114,7 @@ func (e *env) config(id string) Config {
 		QueueEvents:     8192,
 		QueueBytes:      4 << 20,
 		DrainTimeout:    10 * time.Second,
+		StallAfter:      5 * time.Second,
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tickwire/tickwire/publisher/internal/feed"
 	"github.com/tickwire/tickwire/publisher/internal/hub"
+	"github.com/tickwire/tickwire/publisher/internal/monitor"
 	"github.com/tickwire/tickwire/publisher/internal/web"
 	"github.com/tickwire/tickwire/publisher/internal/wsconn"
 	"github.com/tickwire/tickwire/shared/auth"
@@ -40,6 +41,9 @@ type Server struct {
 	deps     *wsconn.Deps
 	upgrader websocket.Upgrader
 	users    *users
+	mon      *monitor.Monitor  // stall watchdog (watch.go)
+	refusals *monitor.Refusals // refused connections
+	opts     options
 
 	// shutdown ends when draining starts: connections send 1001.
 	shutdown    context.Context
@@ -56,7 +60,7 @@ type ClientFactory func(o config.ClientOptions) (redis.UniversalClient, error)
 
 // New builds a replica. It creates one Redis client for short commands and
 // one per feed shard for the blocking reads; it dials nothing yet.
-func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient ClientFactory) (*Server, error) {
+func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient ClientFactory, opts ...option) (*Server, error) {
 	layout, err := cfg.Layout()
 	if err != nil {
 		return nil, err
@@ -80,13 +84,14 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 		users:  newUsers(cfg.MaxConnsPerUser),
 	}
 	s.shutdown, s.shutdownNow = context.WithCancel(context.Background())
+	s.watch(layout, client, reg, opts)
 	for shard := 0; shard < layout.Shards; shard++ {
 		rc, err := newClient(config.ClientOptions{Name: fmt.Sprintf("tickwire-reader-%s-%d", cfg.ReplicaID, shard), PoolSize: 2})
 		if err != nil {
 			s.closeClients()
 			return nil, err
 		}
-		s.readers = append(s.readers, feed.NewReader(rc, layout, shard, cfg.ReplicaID, s.hub, log, fm))
+		s.readers = append(s.readers, feed.NewReader(rc, layout, shard, cfg.ReplicaID, s.feedStage(shard), log, fm))
 	}
 	s.deps = &wsconn.Deps{
 		Config: wsconn.Config{
@@ -159,7 +164,7 @@ func (s *Server) Ready() error {
 			return err
 		}
 	}
-	return nil
+	return s.mon.Ready()
 }
 
 // Run reads the feeds and keeps the heartbeat until ctx ends, then drains:
@@ -172,6 +177,7 @@ func (s *Server) Run(ctx context.Context) error {
 		g.Go(func() error { return r.Run(gctx) })
 	}
 	g.Go(func() error { return s.live.Run(gctx) })
+	g.Go(func() error { return s.mon.Run(gctx) })
 	<-gctx.Done()
 	s.drain()
 	err := g.Wait()
@@ -222,10 +228,12 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case s.draining:
 		s.mu.Unlock()
+		s.refuse(r, monitor.RefusedDraining, nil)
 		obs.WriteJSON(w, http.StatusServiceUnavailable, httpError{"unavailable", "replica is shutting down; connect to another"})
 		return
 	case s.nconns >= s.cfg.MaxConns:
 		s.mu.Unlock()
+		s.refuse(r, monitor.RefusedFull, nil)
 		obs.WriteJSON(w, http.StatusServiceUnavailable, httpError{"unavailable", "replica is at its connection limit; connect to another"})
 		return
 	}
@@ -244,6 +252,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		id, err := s.deps.Verifier.Verify(token)
 		if err != nil {
 			release()
+			s.refuse(r, monitor.AuthReason(err), err)
 			s.deps.Metrics.Errors.WithLabelValues(wsconn.CodeUnauthorized).Inc()
 			obs.WriteJSON(w, http.StatusUnauthorized, httpError{wsconn.CodeUnauthorized, err.Error()})
 			return
@@ -253,6 +262,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		release()
+		s.refuseUpgrade(r, err)
 		return // the upgrader has answered (400 or 403)
 	}
 	// Serve the connection on a goroutine of its own, owned by the Server
