@@ -111,6 +111,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 		Users:    s.users,
 		Metrics:  wsconn.NewMetrics(reg),
 		Log:      log.With("component", "conn"),
+		Refused:  s.refusals.Refuse,
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 5 * time.Second,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tickwire/tickwire/publisher/internal/hub"
+	"github.com/tickwire/tickwire/publisher/internal/monitor"
 	"github.com/tickwire/tickwire/shared/auth"
 	"github.com/tickwire/tickwire/shared/event"
 )
@@ -57,7 +58,7 @@ func (c *Conn) handleAuth(f clientFrame) {
 	ident, err := c.d.Verifier.Verify(f.Token)
 	if err != nil {
 		if !c.authed {
-			c.refuse(f.ID, err.Error())
+			c.refuseToken(f.ID, err)
 			return
 		}
 		// A failed renewal leaves the current token in force until it expires.
@@ -79,6 +80,7 @@ func (c *Conn) handleAuth(f clientFrame) {
 func (c *Conn) admit(ident auth.Identity, id string) {
 	if !c.authed {
 		if !c.d.Users.Acquire(ident.Subject) {
+			c.refused(monitor.RefusedUserLimit, "user", ident.Subject)
 			c.q.close(CloseTooManyConns, "too many connections for this user")
 			return
 		}

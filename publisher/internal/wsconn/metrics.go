@@ -8,13 +8,14 @@ import (
 
 // Metrics are the connections' Prometheus series.
 type Metrics struct {
-	Connections prometheus.Gauge
-	FramesIn    prometheus.Counter
-	Delivered   prometheus.Counter
-	RateLimited prometheus.Counter
-	Errors      *prometheus.CounterVec // error frames sent, by code
-	Closes      *prometheus.CounterVec // close frames sent, by reason
-	Lag         prometheus.Histogram   // event time to write, newest event of a frame
+	Connections  prometheus.Gauge
+	FramesIn     prometheus.Counter
+	Delivered    prometheus.Counter
+	RateLimited  prometheus.Counter
+	Errors       *prometheus.CounterVec // error frames sent, by code
+	Closes       *prometheus.CounterVec // close frames sent, by reason
+	Lag          prometheus.Histogram   // event time to write, newest event of a frame
+	WriterStalls prometheus.Counter     // see observe.go
 }
 
 // NewMetrics registers the connection series on reg.
@@ -45,6 +46,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.Connections, m.FramesIn, m.Delivered, m.RateLimited, m.Errors, m.Closes, m.Lag)
+	initMetrics(m, reg)
 	return m
 }
 
