@@ -202,7 +202,7 @@ func (c *Conn) startWriter() {
 // ping sends a WebSocket ping (WriteControl may run beside the writer) and
 // re-arms itself; a connection that cannot take a ping is closed.
 func (c *Conn) ping() {
-	if c.q.closing() || c.stalledWriter() {
+	if c.q.closing() {
 		return
 	}
 	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
