@@ -67,7 +67,7 @@ func serve(ctx context.Context) error {
 	}
 	log = log.With("replica", cfg.ReplicaID)
 	redis.SetLogger(obs.RedisLogger{Log: log.With("component", "go-redis")}) // process-wide, like the log
-	log.Info("starting publisher", "config", fmt.Sprintf("%+v", cfg.Redacted()))
+	log.Info("starting publisher", obs.ConfigAttr(cfg.Redacted()))
 
 	reg := obs.NewRegistry()
 	srv, err := server.New(cfg, log, reg, cfg.NewRedis)
