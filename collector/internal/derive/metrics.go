@@ -30,6 +30,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: ns + "trades_not_derived_total", Help: "Trade events whose data has no usable price or size, so no bar or signal uses them.",
 		}),
 	}
+	// Every series from the start, at zero: a dashboard or an alert sees
+	// "none yet" rather than "no such metric".
+	m.derived.WithLabelValues("bar")
+	for _, name := range signalNames {
+		m.derived.WithLabelValues(name)
+		m.suppressed.WithLabelValues(name)
+	}
 	for _, c := range []prometheus.Collector{m.derived, m.suppressed, m.late, m.skipped} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register derive metrics: %w", err)
