@@ -8,14 +8,14 @@ import (
 
 // Metrics are the connections' Prometheus series.
 type Metrics struct {
-	Connections  prometheus.Gauge
-	FramesIn     prometheus.Counter
-	Delivered    prometheus.Counter
-	RateLimited  prometheus.Counter
-	Errors       *prometheus.CounterVec // error frames sent, by code
-	Closes       *prometheus.CounterVec // close frames sent, by reason
-	Lag          prometheus.Histogram   // event time to write, newest event of a frame
-	WriterStalls prometheus.Counter     // see observe.go
+	Connections prometheus.Gauge
+	FramesIn    prometheus.Counter
+	Delivered   prometheus.Counter
+	RateLimited prometheus.Counter
+	Errors      *prometheus.CounterVec // error frames sent, by code
+	Closes      *prometheus.CounterVec // close frames sent, by reason
+	Lag         prometheus.Histogram   // event time to write, newest event of a frame
+	Stalls      prometheus.Counter     // writers closed for no progress (observe.go)
 }
 
 // NewMetrics registers the connection series on reg.

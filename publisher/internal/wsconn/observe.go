@@ -119,7 +119,7 @@ func (c *Conn) stalledWriter() bool {
 	if !stalled {
 		return false
 	}
-	c.d.Metrics.WriterStalls.Inc()
+	c.d.Metrics.Stalls.Inc()
 	c.log.Warn("writer made no progress for a heartbeat with events queued; closing", "remote", c.ws.RemoteAddr().String(), "heartbeat", c.d.Config.Heartbeat)
 	c.q.close(closeGone, "writer stalled")
 	_ = c.ws.Close()
@@ -136,10 +136,10 @@ func (q *queue) queuedEvents() bool {
 // initMetrics registers the series added for operators and starts the
 // labelled ones at zero, so that every family exists from the start.
 func initMetrics(m *Metrics, reg prometheus.Registerer) {
-	m.WriterStalls = prometheus.NewCounter(prometheus.CounterOpts{
+	m.Stalls = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "tickwire_publisher_writer_stalls_total", Help: "Connections closed because their writer made no progress for a heartbeat while events were queued.",
 	})
-	reg.MustRegister(m.WriterStalls)
+	reg.MustRegister(m.Stalls)
 	for _, code := range []string{CodeBadRequest, CodeUnauthorized, CodeTokenExpired, CodeForbidden,
 		CodeInvalidChannel, CodeTooManyChannels, CodeRateLimited, CodeInternal} {
 		m.Errors.WithLabelValues(code)
