@@ -21,16 +21,23 @@ import (
 // gate is a feed stage that the test can shut: while shut, Publish blocks,
 // as the seed's drain blocked on its lock.
 type gate struct {
-	next feed.Publisher
-	mu   sync.Mutex
-	shut chan struct{} // non-nil while shut
+	next    feed.Publisher
+	blocked chan struct{} // a Publish is held at the gate (capacity 1)
+	mu      sync.Mutex
+	shut    chan struct{} // non-nil while shut
 }
+
+func newGate() *gate { return &gate{blocked: make(chan struct{}, 1)} }
 
 func (g *gate) Publish(msgs []*hub.Message) {
 	g.mu.Lock()
 	ch := g.shut
 	g.mu.Unlock()
 	if ch != nil {
+		select {
+		case g.blocked <- struct{}{}:
+		default:
+		}
 		<-ch
 	}
 	g.next.Publish(msgs)
@@ -103,7 +110,7 @@ func (e *env) startReplicaWith(id string, mod func(*Config), logs io.Writer, opt
 // is 0, the replica is ready, and one INFO line says the stall ended.
 func TestStallIsLoud(t *testing.T) {
 	e := newEnv(t, 1)
-	g := &gate{}
+	g := newGate()
 	logs := &logBuffer{}
 	r := e.startReplicaWith("pub-stall", func(c *Config) { c.StallAfter = time.Second }, logs,
 		withFeedStage(func(_ int, next feed.Publisher) feed.Publisher {
@@ -123,7 +130,12 @@ func TestStallIsLoud(t *testing.T) {
 
 	g.close()
 	e.write("trade:AAPL", 2, 3) // the reader takes these and blocks handing them on
-	e.write("trade:AAPL", 4, 5) // these wait in Redis
+	select {
+	case <-g.blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reader never reached the shut gate")
+	}
+	e.write("trade:AAPL", 4, 5) // these wait in Redis: written once the reader is held
 	readyz := r.http.URL + "/readyz"
 	poll.Until(t, 15*time.Second, func() error {
 		code, body := httpStatus(t, readyz, nil)
