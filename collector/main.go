@@ -71,7 +71,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	log.Info("collector starting", "config", cfg.Redacted())
+	log.Info("collector starting", obs.ConfigAttr(cfg.Redacted()))
 	redis.SetLogger(obs.RedisLogger{Log: log.With("component", "go-redis")}) // process-wide, like the log itself
 	return runConfig(ctx, log, cfg)
 }

@@ -91,7 +91,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	log = log.With("replica", cfg.ReplicaID)
 	redis.SetLogger(obs.RedisLogger{Log: log.With("component", "go-redis")}) // process-wide, like the log
-	log.Info("starting publisher", "config", fmt.Sprintf("%+v", cfg.Redacted()))
+	log.Info("starting publisher", obs.ConfigAttr(cfg.Redacted()))
 
 	srv, err := server.New(cfg, log, obs.NewRegistry(), cfg.NewRedis)
 	if err != nil {

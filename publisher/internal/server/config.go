@@ -39,6 +39,9 @@ type Config struct {
 	QueueEvents     int           `envconfig:"PUBLISHER_QUEUE_EVENTS" default:"8192"`   // per connection
 	QueueBytes      int           `envconfig:"PUBLISHER_QUEUE_BYTES" default:"4194304"` // per connection
 	DrainTimeout    time.Duration `envconfig:"PUBLISHER_DRAIN_TIMEOUT" default:"10s"`
+	// StallAfter is how long a feed may have unread entries while its
+	// reader hands nothing on before the replica reports itself stalled.
+	StallAfter time.Duration `envconfig:"PUBLISHER_STALL_AFTER" default:"5s"`
 	// DebugAddr serves net/http/pprof when set (e.g. 127.0.0.1:6060); keep
 	// it off public interfaces.
 	DebugAddr string `envconfig:"PUBLISHER_DEBUG_ADDR"`
@@ -100,6 +103,7 @@ func (c Config) Validate() error {
 	positive("PUBLISHER_QUEUE_EVENTS", c.QueueEvents > 1)
 	positive("PUBLISHER_QUEUE_BYTES", c.QueueBytes > 0)
 	positive("PUBLISHER_DRAIN_TIMEOUT", c.DrainTimeout > 0)
+	positive("PUBLISHER_STALL_AFTER", c.StallAfter > 0)
 	if c.JWTLeeway < 0 {
 		errs = append(errs, errors.New("JWT_LEEWAY must not be negative"))
 	}

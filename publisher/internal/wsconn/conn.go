@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/tickwire/tickwire/publisher/internal/hub"
+	"github.com/tickwire/tickwire/publisher/internal/monitor"
 	"github.com/tickwire/tickwire/shared/auth"
 	"github.com/tickwire/tickwire/shared/event"
 )
@@ -76,6 +77,8 @@ type Deps struct {
 	Users    Users
 	Metrics  *Metrics
 	Log      *slog.Logger
+	// Refused (if set) counts and logs a refused connection (observe.go).
+	Refused func(reason string, attrs ...any)
 }
 
 // Conn is one client connection. Its queue is filled by the hub; everything
@@ -108,6 +111,7 @@ type Conn struct {
 	writers  sync.WaitGroup
 
 	readerDone chan struct{}
+	stats      connStats // for the close line and the writer check (observe.go)
 }
 
 // New wraps an upgraded WebSocket. ident is the identity verified at the
@@ -146,6 +150,7 @@ func (c *Conn) Serve(ctx context.Context, preAuthed bool) {
 	m := c.d.Metrics
 	m.Connections.Inc()
 	defer m.Connections.Dec()
+	defer c.lifecycle()()
 	c.ws.SetReadLimit(MaxFrameSize)
 	stop := context.AfterFunc(ctx, func() {
 		c.q.close(CloseGoingAway, "server going away: reconnect and resume")
@@ -248,10 +253,12 @@ func (c *Conn) readLoop() {
 // readFailed decides what a read error means. A timeout before auth is
 // the auth timeout; after auth it means the client answered no ping.
 func (c *Conn) readFailed(err error) {
+	c.readEnded(err)
 	if c.q.closing() {
 		return
 	}
 	if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() && !c.authed {
+		c.refused(monitor.RefusedAuthTimeout)
 		c.q.frame(errFrame("", CodeUnauthorized, "no auth frame within "+c.d.Config.AuthTimeout.String()))
 		c.q.close(CloseUnauthorized, "authentication timeout")
 		return
@@ -308,6 +315,7 @@ func (c *Conn) violation(id, msg string) {
 
 // refuse answers an unauthenticated client with unauthorized and 4001.
 func (c *Conn) refuse(id, msg string) {
+	c.refused(monitor.RefusedUnauthorized, "why", msg)
 	c.d.Metrics.Errors.WithLabelValues(CodeUnauthorized).Inc()
 	c.q.frame(errFrame(id, CodeUnauthorized, msg))
 	c.q.close(CloseUnauthorized, "unauthorized")

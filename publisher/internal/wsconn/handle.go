@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tickwire/tickwire/publisher/internal/hub"
+	"github.com/tickwire/tickwire/publisher/internal/monitor"
 	"github.com/tickwire/tickwire/shared/auth"
 	"github.com/tickwire/tickwire/shared/event"
 )
@@ -61,6 +62,9 @@ func (c *Conn) handleAuth(f clientFrame) {
 		if errors.Is(err, auth.ErrTokenExpired) {
 			code = CodeTokenExpired // PROTOCOL.md: the client fetches a fresh token
 		}
+		if !c.authed {
+			c.refused(monitor.AuthReason(err), "err", err)
+		}
 		c.d.Metrics.Errors.WithLabelValues(code).Inc()
 		c.q.frame(errFrame(f.ID, code, err.Error()))
 		// A failed renewal leaves the current token in force until it expires.
@@ -83,6 +87,7 @@ func (c *Conn) handleAuth(f clientFrame) {
 func (c *Conn) admit(ident auth.Identity, id string) {
 	if !c.authed {
 		if !c.d.Users.Acquire(ident.Subject) {
+			c.refused(monitor.RefusedUserLimit, "user", ident.Subject)
 			c.q.close(CloseTooManyConns, "too many connections for this user")
 			return
 		}

@@ -94,6 +94,7 @@ func (c *Conn) writeItems(items []item, buf []byte) ([]byte, error) {
 			return buf, err
 		}
 		c.d.Metrics.Delivered.Add(float64(n))
+		c.stats.delivered.Add(int64(n))
 		c.d.Metrics.observeLag(newest)
 	}
 	if cap(buf) > 4*maxEventsFrame {
@@ -104,7 +105,9 @@ func (c *Conn) writeItems(items []item, buf []byte) ([]byte, error) {
 
 func (c *Conn) write(b []byte) error {
 	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-	return c.ws.WriteMessage(websocket.TextMessage, b)
+	err := c.ws.WriteMessage(websocket.TextMessage, b)
+	c.stats.writes.Add(1)
+	return err
 }
 
 // errAborted stops a write of a connection closed as a slow consumer.
