@@ -39,6 +39,7 @@ type Server struct {
 	deps     *wsconn.Deps
 	upgrader websocket.Upgrader
 	users    *users
+	history  *historyService // GET /v1/history
 
 	// shutdown ends when draining starts: connections send 1001.
 	shutdown    context.Context
@@ -115,6 +116,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     originChecker(cfg.AllowedOrigins),
 	}
+	s.history = newHistoryService(client, layout, verifier.Verify, s.upgrader.CheckOrigin, log)
 	s.registerGauges()
 	return s, nil
 }
