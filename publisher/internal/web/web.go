@@ -19,7 +19,7 @@ import (
 // files holds the page. The Node tests and the package.json beside them are
 // for development only and deliberately not embedded.
 //
-//go:embed static/index.html static/app.js static/tickwire.js static/style.css
+//go:embed static/index.html static/app.js static/chart.js static/tickwire.js static/style.css
 var files embed.FS
 
 // csp keeps the page to its own scripts and styles; connect-src allows the
