@@ -229,6 +229,46 @@ func TestBrowserDemo(t *testing.T) {
 	}
 }
 
+// TestBrowserOriginRefused: a page whose origin the publisher does not
+// allow ends with a clear error, not "connection lost" retried forever.
+// The browser sees the 403 of the upgrade only as a failed WebSocket; the
+// client finds out why from the CORS headers of /tickwire.js.
+func TestBrowserOriginRefused(t *testing.T) {
+	exe := chromiumPath(t)
+	srv := redistest.Start(t)
+	_, page1 := startPublisher(t, srv.URL(), "bo", "pub-page")
+	_, strict := startPublisher(t, srv.URL(), "bo", "pub-strict", "PUBLISHER_ALLOWED_ORIGINS=https://app.example")
+	ctx := browser(t, exe)
+	url := fmt.Sprintf("http://%s/?ws=ws://%s/v1/stream#token=%s", page1, strict, mint(t, "browser"))
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("load the page: %v", err)
+	}
+	type refused struct {
+		State  string `json:"state"`
+		Notice string `json:"notice"`
+		Badge  string `json:"badge"`
+	}
+	var got refused
+	poll.Until(t, 20*time.Second, func() error {
+		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		var err error
+		got, err = chromedp.Run(ectx, chromedp.Evaluate[refused](`({
+			state: globalThis.tickwire ? tickwire.state : '',
+			notice: document.getElementById('gap').hidden ? '' : document.getElementById('gap').textContent,
+			badge: document.getElementById('status-text').textContent,
+		})`))
+		if err != nil {
+			return err
+		}
+		if got.State != "closed" || !strings.Contains(got.Notice, "not allowed") {
+			return fmt.Errorf("no origin error yet: %+v", got)
+		}
+		return nil
+	})
+	t.Logf("page says: %q / %q", got.Badge, got.Notice)
+}
+
 func idMs(t *testing.T, id string) int64 {
 	t.Helper()
 	var ms int64

@@ -502,7 +502,7 @@ function onGap({ channels, reason }) {
 function onError(e) {
   if (e.code === 'origin_refused') {
     const el = $('gap');
-    el.textContent = 'This page\'s origin is not allowed by the server (PUBLISHER_ALLOWED_ORIGINS): ' + e.message + '.';
+    el.textContent = 'Refused: ' + e.message + '. Ask the operator to add this origin, or open the page from an allowed one.';
     el.hidden = false;
   }
   log('error ' + e.code + (e.message ? ': ' + e.message : '') + (e.channels && e.channels.length ? ' [' + e.channels.join(', ') + ']' : ''), 'bad');
