@@ -45,6 +45,15 @@ function fmtTime(ms) {
   return hms + '.' + pad3(d.getMilliseconds());
 }
 
+// fmtClock is the time of day only, for the tape, the signals and the
+// table, where a date would crowd out the numbers; the header's data time
+// and each cell's tooltip carry the date.
+function fmtClock(ms) {
+  if (typeof ms !== 'number' || !isFinite(ms)) return '–';
+  const d = new Date(ms);
+  return pad2(d.getHours()) + ':' + pad2(d.getMinutes()) + ':' + pad2(d.getSeconds()) + '.' + pad3(d.getMilliseconds());
+}
+
 // LIVE_LATENCY_MS bounds what is shown as latency: events whose ts is
 // further from now are replayed or from a clock that is off, and their
 // "latency" says nothing about the pipeline.
@@ -266,7 +275,7 @@ function drawRow(s) {
   set(s, 7, s.bidSize === undefined ? '–' : compactFmt.format(s.bidSize) + '×' + compactFmt.format(s.askSize));
   const b = s.bar;
   set(s, 8, b && typeof b.volume === 'number' ? compactFmt.format(b.volume) : '–');
-  set(s, 9, fmtTime(s.updated));
+  set(s, 9, fmtClock(s.updated));
   set(s, 10, intFmt.format(s.count));
   s.cells[9].title = s.updated ? new Date(s.updated).toString() : '';
   if (s.flash) {
@@ -386,6 +395,7 @@ function addSymbolOption(sym) {
   opt.value = opt.textContent = sym;
   const after = [...sel.options].find((o) => o.value > sym);
   sel.insertBefore(opt, after || null);
+  if (chartSym) sel.value = chartSym; // the chart's symbol may come before its option
   if (!chartSym) showSymbol(param('symbol').toUpperCase() || sym);
 }
 
@@ -411,7 +421,7 @@ function prepend(list, items, max) {
 function drawTape() {
   const items = tapeNew.map((t) =>
     li((t.dir || 'flat') + (t.live ? '' : ' old'), [
-      ['t', fmtTime(t.ts)],
+      ['t', fmtClock(t.ts)],
       ['s', t.sym],
       ['p', fmtNum(t.price, t.dp)],
       ['q', fmtInt(t.size)],
@@ -435,7 +445,7 @@ function drawSignals() {
       .join(', ');
     const kind = d.signal === 'new_high' ? 'up' : d.signal === 'new_low' ? 'down' : 'surge';
     return li(kind, [
-      ['t', fmtTime(g.ts)],
+      ['t', fmtClock(g.ts)],
       ['s', g.sym],
       ['k', SIGNAL_LABELS[d.signal] || String(d.signal || '?')],
       ['p', fmtNum(d.price, g.dp)],
