@@ -261,7 +261,7 @@ func TestBrowserOriginRefused(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if got.State != "closed" || !strings.Contains(got.Notice, "not allowed") {
+		if got.State != "closed" || !strings.Contains(got.Notice, "does not allow") {
 			return fmt.Errorf("no origin error yet: %+v", got)
 		}
 		return nil
