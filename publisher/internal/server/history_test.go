@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tickwire/tickwire/shared/event"
 )
 
@@ -116,6 +118,9 @@ func TestHistoryPaging(t *testing.T) {
 	equalIDs(t, "after, limit 1", ids(b.Events), all[10:11])
 	_, b, _ = getHistory(t, r, "channel=trade:AAPL&after="+all[249], tok, nil)
 	equalIDs(t, "after the last", ids(b.Events), nil)
+	// after=0-0: the oldest retained (the demo page's day reference).
+	_, b, _ = getHistory(t, r, "channel=trade:AAPL&limit=2&after=0-0", tok, nil)
+	equalIDs(t, "after 0-0", ids(b.Events), all[:2])
 
 	// A channel with no history: an empty list, not null.
 	st, b, _ = getHistory(t, r, "channel=bar:NONE", tok, nil)
@@ -129,6 +134,38 @@ func TestHistoryPaging(t *testing.T) {
 		t.Fatalf("access_token: HTTP %d %+v", st, b)
 	}
 	equalIDs(t, "MSFT", ids(b.Events), e.xrangeIDs("trade:MSFT"))
+}
+
+// Entries that do not decode are skipped, and a history key of another
+// type reads as empty, as for snapshots and resumes.
+func TestHistoryBadEntries(t *testing.T) {
+	e := newEnv(t, 1)
+	e.write("trade:AAPL", 1, 2)
+	c, _ := event.ParseChannel("trade:AAPL")
+	key := e.layout.History(c)
+	ctx := context.Background()
+	if err := e.rdb.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []any{"junk", "x"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	wrong, _ := event.ParseChannel("trade:BAD")
+	if err := e.rdb.Set(ctx, e.layout.History(wrong), "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	all := e.xrangeIDs("trade:AAPL")
+	r := e.startReplica("h1", nil)
+	tok := token(t, "alice", time.Hour)
+	st, b, _ := getHistory(t, r, "channel=trade:AAPL", tok, nil)
+	if st != 200 {
+		t.Fatalf("HTTP %d %+v", st, b)
+	}
+	if len(all) != 3 {
+		t.Fatalf("history %v, want 2 events and the bad entry", all)
+	}
+	equalIDs(t, "without the bad entry", ids(b.Events), all[:2])
+	st, b, _ = getHistory(t, r, "channel=trade:BAD", tok, nil)
+	if st != 200 || b.Events == nil || len(b.Events) != 0 {
+		t.Fatalf("wrong type: HTTP %d %+v", st, b)
+	}
 }
 
 func TestHistoryRefusals(t *testing.T) {
