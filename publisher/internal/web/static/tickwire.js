@@ -4,10 +4,18 @@
 //
 //   import { TickwireClient } from '/tickwire.js';
 //   const tw = new TickwireClient({ token });
-//   tw.on('event', (ev) => console.log(ev.ch, ev.id, ev.data));
 //   tw.on('status', (s) => console.log(s.state, s));
 //   tw.connect();
-//   await tw.subscribe(['trade:*', 'quote:AAPL']);
+//   const sub = tw.subscribe('trade:AAPL', { throttleMs: 250 });
+//   sub.on('event', (ev) => console.log(ev.ch, ev.id, ev.data));
+//   await sub;                                   // the subscribed frame
+//   const { events } = await tw.history('bar:AAPL', { limit: 500 });
+//   sub.unsubscribe();
+//
+// The client-wide tw.on('event', …) sees the events of every subscription.
+// Types: tickwire.d.ts. Server-Sent Events (GET /v1/sse) are used when
+// WebSocket fails where HTTP works (transport 'auto') or when asked
+// (transport 'sse'); see _diagnose and _openSse.
 //
 // What it does for the page:
 //   - keeps the set of subscribed patterns and, per concrete channel, the last
@@ -37,6 +45,9 @@
 //   gap          {channels, reason}: events of these channels may be missing
 //   subscribed   the subscribed frame
 //   error        {code, message, channels, id}: an error frame, or a local one
+//                (origin_refused: the server refuses this page's origin, the
+//                client has stopped; websocket_failed: WebSocket fails where
+//                HTTP works)
 //   unauthorized {code, reason}: the server refused the token; call
 //                setToken(…) and connect() again
 
@@ -545,6 +556,7 @@ export class TickwireClient {
    * does not touch the live subscription state. */
   async history(channel, { limit, after, before, signal } = {}) {
     if (!this.fetch) throw new TickwireError('no_fetch', 'no fetch implementation');
+    if (!this.url) throw new TickwireError('no_url', 'no server URL');
     const token = typeof this._token === 'function' ? await this._token() : this._token;
     const q = new URLSearchParams({ channel: normalizeChannel(channel) });
     if (limit !== undefined) q.set('limit', String(limit));
