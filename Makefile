@@ -19,6 +19,7 @@ run: build
 
 test: fmt-check
 	@scripts/ensure-redis.sh
+	@scripts/ensure-browser.sh
 	$(GO) vet $(MODULES)
 	@$(MAKE) --no-print-directory staticcheck
 	@if command -v node >/dev/null; then node --test publisher/internal/web/static/test/; \
