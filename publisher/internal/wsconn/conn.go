@@ -164,13 +164,13 @@ func (c *Conn) abort() {
 
 // send queues a control frame for the writer.
 func (c *Conn) send(b []byte) {
-	c.send(b)
+	c.q.frame(b)
 	c.w.kick()
 }
 
 // closeWith asks the writer to send what is queued, then close with code.
 func (c *Conn) closeWith(code CloseCode, text string) {
-	c.closeWith(code, text)
+	c.q.close(code, text)
 	c.w.kick()
 }
 

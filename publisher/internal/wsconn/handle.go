@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tickwire/tickwire/publisher/internal/hub"
 	"github.com/tickwire/tickwire/shared/auth"
 	"github.com/tickwire/tickwire/shared/event"
 )
@@ -197,7 +198,7 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), historyTimeout)
 	defer cancel()
-	r, recovered, err := c.plan(ctx, req, fresh, snap)
+	r, first, msgs, recovered, err := c.plan(ctx, req, fresh, snap)
 	if err != nil {
 		c.d.Hub.Unsubscribe(c, fresh)
 		c.q.abandon(held)
@@ -224,17 +225,18 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 	for _, cur := range r.replay {
 		floor[cur.ch] = cur.after
 	}
-	c.q.begin(head, floor, r)
+	c.q.begin(head, floor, r, first, msgs)
 	c.w.kick()
 }
 
-// plan reads what a recovery needs before its first page: whether each
-// since entry is still retained, and the concrete channels of the
-// snapshot. No snapshot for a channel resumed with since, or already
+// plan reads what a recovery needs before it begins: whether each since
+// entry is still retained, the concrete channels of the snapshot, and the
+// first page of the snapshot (so that a subscribe whose history cannot be
+// read fails with internal, as a whole). No snapshot for a channel resumed with since, or already
 // delivered on this connection by another subscription: the latest event
 // would jump over the ones between since (or the last one sent) and it.
-func (c *Conn) plan(ctx context.Context, req request, fresh, snap []event.Channel) (*recovery, map[string]bool, error) {
-	r := &recovery{}
+func (c *Conn) plan(ctx context.Context, req request, fresh, snap []event.Channel) (r *recovery, first page, msgs []*hub.Message, recovered map[string]bool, err error) {
+	r = &recovery{}
 	since := make(map[event.Channel]event.ID)
 	for _, ch := range fresh {
 		if id, ok := req.since[ch]; ok {
@@ -247,9 +249,8 @@ func (c *Conn) plan(ctx context.Context, req request, fresh, snap []event.Channe
 	c.d.Hub.Reads.Reserve(c.ident.Subject, len(since))
 	found, err := c.d.History.Found(ctx, since)
 	if err != nil {
-		return nil, nil, err
+		return nil, page{}, nil, nil, err
 	}
-	var recovered map[string]bool
 	for ch, ok := range found {
 		if recovered == nil {
 			recovered = make(map[string]bool, len(found))
@@ -257,17 +258,25 @@ func (c *Conn) plan(ctx context.Context, req request, fresh, snap []event.Channe
 		recovered[ch.String()] = ok
 	}
 	if len(snap) == 0 {
-		return r, recovered, nil
+		return r, page{}, nil, recovered, nil
 	}
 	concrete, err := c.d.History.Expand(ctx, snap)
 	if err != nil {
-		return nil, nil, err
+		return nil, page{}, nil, nil, err
 	}
 	r.snap = slices.DeleteFunc(concrete, func(ch event.Channel) bool {
 		_, resumed := req.since[ch]
 		return resumed || c.covered(ch)
 	})
-	return r, recovered, nil
+	if len(r.snap) == 0 {
+		return r, page{}, nil, recovered, nil
+	}
+	first = r.next(snapshotPage)
+	c.d.Hub.Reads.Reserve(c.ident.Subject, first.cost())
+	if msgs, err = c.d.History.Latest(ctx, first.snap); err != nil {
+		return nil, page{}, nil, nil, err
+	}
+	return r, first, msgs, recovered, nil
 }
 
 // handleUnsubscribe removes channels; ones not subscribed are acknowledged
@@ -298,10 +307,18 @@ func (c *Conn) covered(ch event.Channel) bool {
 
 func (c *Conn) unsubscribe(chs []event.Channel) {
 	c.d.Hub.Unsubscribe(c, chs)
-	c.q.drop(chs)
 	for _, ch := range chs {
 		delete(c.subs, ch)
 	}
+	// What a recovery would still send of them is not wanted any more,
+	// unless another subscription covers it.
+	named := make(map[event.Channel]bool, len(chs))
+	for _, ch := range chs {
+		named[ch] = true
+	}
+	c.q.drop(func(ch event.Channel) bool {
+		return (named[ch] || named[event.Channel{Kind: ch.Kind, Symbol: event.Wildcard}]) && !c.covered(ch)
+	})
 }
 
 // parseChannels parses a frame's channel list: the channels that parse, the

@@ -266,9 +266,11 @@ func (q *queue) unhold(chs []event.Channel) {
 }
 
 // begin queues the frames in head (subscribed, gap), raises the floor of
-// the channels in since to what the client has already seen, and queues
-// r, whose pages the writer reads as room allows. An empty r ends at once.
-func (q *queue) begin(head [][]byte, since map[event.Channel]event.ID, r *recovery) {
+// the channels in since to what the client has already seen, queues first
+// (the first snapshot page of r, read with the subscribe), and queues r,
+// whose other pages the writer reads as room allows. An empty r ends at
+// once.
+func (q *queue) begin(head [][]byte, since map[event.Channel]event.ID, r *recovery, first page, msgs []*hub.Message) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closeCode != 0 {
@@ -281,6 +283,9 @@ func (q *queue) begin(head [][]byte, since map[event.Channel]event.ID, r *recove
 		if last := q.last[c]; last == nil || last.Less(id) {
 			q.setLast(c, id)
 		}
+	}
+	if first.r == r {
+		q.pushSnapshot(first, msgs)
 	}
 	if r.done() {
 		q.unhold(r.hold)
@@ -331,10 +336,15 @@ func (q *queue) endJob() {
 func (q *queue) snapshotPage(p page, msgs []*hub.Message) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	r := p.r
-	if q.closeCode != 0 || len(q.jobs) == 0 || q.jobs[0] != r {
+	if q.closeCode != 0 || len(q.jobs) == 0 || q.jobs[0] != p.r {
 		return
 	}
+	q.pushSnapshot(p, msgs)
+}
+
+// pushSnapshot is snapshotPage with q.mu held.
+func (q *queue) pushSnapshot(p page, msgs []*hub.Message) {
+	r := p.r
 	read := make(map[event.Channel]bool, len(p.snap))
 	for _, c := range p.snap {
 		read[c] = false
@@ -383,14 +393,25 @@ func (q *queue) replayPage(p page, msgs []*hub.Message, next event.ID, done bool
 	}
 }
 
-// drop takes chs (unsubscribed) out of every recovery: their history is
-// no longer wanted.
-func (q *queue) drop(chs []event.Channel) {
+// drop forgets what recoveries would still send of the channels gone
+// reports (unsubscribed): their history and their held-back live events.
+// gone must only look at its argument; it runs under the queue's lock.
+func (q *queue) drop(gone func(event.Channel) bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, r := range q.jobs {
-		r.drop(chs)
+		r.drop(gone)
 	}
+	kept := q.held[:0]
+	bytes := 0
+	for _, m := range q.held {
+		if !gone(m.Event.Channel) {
+			kept = append(kept, m)
+			bytes += len(m.Wire)
+		}
+	}
+	clear(q.held[len(kept):])
+	q.held, q.heldBytes = kept, bytes
 }
 
 // newer returns the messages of msgs newer than the last queued on their

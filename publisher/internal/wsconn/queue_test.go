@@ -110,7 +110,7 @@ func TestQueueHoldAndRelease(t *testing.T) {
 		t.Fatalf("before release got %v, want only trade:B", got)
 	}
 	r := &recovery{hold: []event.Channel{a, wild}, snap: []event.Channel{x, y}, replay: []cursor{{ch: a, after: event.ID{Ms: 3}}}}
-	q.begin([][]byte{[]byte("S")}, map[event.Channel]event.ID{a: {Ms: 3}}, r)
+	q.begin([][]byte{[]byte("S")}, map[event.Channel]event.ID{a: {Ms: 3}}, r, page{}, nil)
 	snap := []*hub.Message{msg(t, "quote:X", 2), msg(t, "quote:Y", 9)}
 	p, ok := q.room()
 	if !ok || len(p.snap) != 2 {

@@ -2,6 +2,7 @@ package wsconn
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/tickwire/tickwire/shared/event"
@@ -53,30 +54,10 @@ func (r *recovery) next(n int) page {
 	return page{r: r, replay: r.replay[0], n: min(n, replayPage)}
 }
 
-// drop removes chs (concrete, or KIND:* for a kind) from what r reads.
-func (r *recovery) drop(chs []event.Channel) {
-	gone := func(c event.Channel) bool {
-		for _, d := range chs {
-			if d == c || (d.IsWildcard() && d.Kind == c.Kind) {
-				return true
-			}
-		}
-		return false
-	}
-	snap := r.snap[:0:0]
-	for _, c := range r.snap {
-		if !gone(c) {
-			snap = append(snap, c)
-		}
-	}
-	r.snap = snap
-	replay := r.replay[:0:0]
-	for _, cur := range r.replay {
-		if !gone(cur.ch) {
-			replay = append(replay, cur)
-		}
-	}
-	r.replay = replay
+// drop removes the channels gone reports from what r reads.
+func (r *recovery) drop(gone func(event.Channel) bool) {
+	r.snap = slices.DeleteFunc(r.snap, gone)
+	r.replay = slices.DeleteFunc(r.replay, func(c cursor) bool { return gone(c.ch) })
 }
 
 // cost is what a page costs the user's budget of history reads: one per

@@ -20,9 +20,9 @@ func TestQueueReplayIsFlowControlled(t *testing.T) {
 		q.deliver(msg(t, "trade:AAPL", i))
 	}
 	r := &recovery{hold: []event.Channel{ch}, replay: []cursor{{ch: ch, after: event.ID{Ms: 9}}}}
-	q.begin([][]byte{[]byte(`{"type":"subscribed"}`)}, map[event.Channel]event.ID{ch: {Ms: 9}}, r)
+	q.begin([][]byte{[]byte(`{"type":"subscribed"}`)}, map[event.Channel]event.ID{ch: {Ms: 9}}, r, page{}, nil)
 	next := uint64(10)
-	page := func() {
+	readPage := func() {
 		t.Helper()
 		p, ok := q.room()
 		if !ok {
@@ -35,7 +35,7 @@ func TestQueueReplayIsFlowControlled(t *testing.T) {
 		}
 		q.replayPage(p, msgs, event.ID{Ms: next - 1}, next >= 20)
 	}
-	page()
+	readPage()
 	if _, ok := q.room(); ok {
 		t.Fatal("room for another page above the high-water mark: history would be read for a client that does not drain")
 	}
@@ -44,7 +44,7 @@ func TestQueueReplayIsFlowControlled(t *testing.T) {
 		t.Fatalf("got %v, close %d; want subscribed and a page of 4", ids(items), code)
 	}
 	for next < 20 {
-		page()
+		readPage()
 		mustTake(q)
 	}
 	// The recovery ended: the held live events follow.
@@ -57,7 +57,7 @@ func TestQueueReplayIsFlowControlled(t *testing.T) {
 	// Replayed events count toward the limits.
 	r = &recovery{hold: []event.Channel{other}, replay: []cursor{{ch: other}}}
 	q.hold(r.hold)
-	q.begin(nil, nil, r)
+	q.begin(nil, nil, r, page{}, nil)
 	p, _ := q.room()
 	q.replayPage(p, []*hub.Message{msg(t, "trade:MSFT", 1), msg(t, "trade:MSFT", 2), msg(t, "trade:MSFT", 3), msg(t, "trade:MSFT", 4)}, event.ID{Ms: 4}, true)
 	for i := uint64(200); i < 205; i++ {
@@ -74,7 +74,7 @@ func TestQueueHeldOverflowCloses4008(t *testing.T) {
 	q := newQueue(8, 1<<20)
 	ch, _ := event.ParseChannel("trade:AAPL")
 	q.hold([]event.Channel{ch})
-	q.begin(nil, nil, &recovery{hold: []event.Channel{ch}, replay: []cursor{{ch: ch}}})
+	q.begin(nil, nil, &recovery{hold: []event.Channel{ch}, replay: []cursor{{ch: ch}}}, page{}, nil)
 	over := false
 	for i := uint64(1); i <= 9; i++ {
 		_, o := q.deliver(msg(t, "trade:AAPL", i))
