@@ -61,6 +61,21 @@ func NewBudget(perSecond float64, burst int) *Budget {
 // the burst, so that one large request waits instead of failing forever.
 func (b *Budget) Reserve(sub string, n int) time.Duration {
 	now := time.Now()
+	r := b.limiter(sub, now).ReserveN(now, b.clamp(n))
+	return r.DelayFrom(now)
+}
+
+// Wait takes n reads from sub's bucket, waiting until they are there. It
+// fails at once, taking nothing, if they would not be there before ctx
+// ends.
+func (b *Budget) Wait(ctx context.Context, sub string, n int) error {
+	return b.limiter(sub, time.Now()).WaitN(ctx, b.clamp(n))
+}
+
+func (b *Budget) clamp(n int) int { return min(max(n, 1), b.burst) }
+
+// limiter returns sub's bucket, made on first use.
+func (b *Budget) limiter(sub string, now time.Time) *rate.Limiter {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if now.Sub(b.swept) > b.sweepIn {
@@ -71,8 +86,7 @@ func (b *Budget) Reserve(sub string, n int) time.Duration {
 		l = rate.NewLimiter(b.rate, b.burst)
 		b.users[sub] = l
 	}
-	r := l.ReserveN(now, min(max(n, 1), b.burst))
-	return r.DelayFrom(now)
+	return l
 }
 
 // sweep drops the buckets that are full: their users have been idle long

@@ -2,6 +2,7 @@ package wsconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -99,6 +100,14 @@ func (c *Conn) admit(ident auth.Identity, id string) {
 		c.send(encode(channelsFrame{Type: "unsubscribed", Channels: names(dropped)}))
 	}
 }
+
+// budgetWait is how long a subscribe waits for the user's budget of
+// history reads before it is refused with rate_limited.
+const budgetWait = 2 * time.Second
+
+// errOverBudget: the user's budget of history reads does not allow a
+// subscribe's reads within budgetWait.
+var errOverBudget = errors.New("over the budget of history reads")
 
 // request is a validated subscribe.
 type request struct {
@@ -199,6 +208,12 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 	ctx, cancel := context.WithTimeout(context.Background(), historyTimeout)
 	defer cancel()
 	r, first, msgs, recovered, err := c.plan(ctx, req, fresh, snap)
+	if errors.Is(err, errOverBudget) {
+		c.d.Hub.Unsubscribe(c, fresh)
+		c.q.abandon(held)
+		c.sendError(f.ID, CodeRateLimited, "over this user's budget of history reads; retry the subscribe later")
+		return
+	}
 	if err != nil {
 		c.d.Hub.Unsubscribe(c, fresh)
 		c.q.abandon(held)
@@ -244,9 +259,18 @@ func (c *Conn) plan(ctx context.Context, req request, fresh, snap []event.Channe
 			r.replay = append(r.replay, cursor{ch: ch, after: id})
 		}
 	}
-	// The reads of since entries are paid from the user's budget; the
-	// debt, if any, delays the pages that follow.
-	c.d.Hub.Reads.Reserve(c.ident.Subject, len(since))
+	// The reads done here (since entries, the first snapshot page) are
+	// paid from the user's budget before they are done; the reader waits
+	// for it a little, which slows a client that asks for too much.
+	cost := len(since)
+	if len(snap) > 0 {
+		cost += snapshotPage
+	}
+	wctx, wcancel := context.WithTimeout(ctx, budgetWait)
+	defer wcancel()
+	if err := c.d.Hub.Reads.Wait(wctx, c.ident.Subject, cost); err != nil {
+		return nil, page{}, nil, nil, errOverBudget
+	}
 	found, err := c.d.History.Found(ctx, since)
 	if err != nil {
 		return nil, page{}, nil, nil, err
@@ -272,7 +296,6 @@ func (c *Conn) plan(ctx context.Context, req request, fresh, snap []event.Channe
 		return r, page{}, nil, recovered, nil
 	}
 	first = r.next(snapshotPage)
-	c.d.Hub.Reads.Reserve(c.ident.Subject, first.cost())
 	if msgs, err = c.d.History.Latest(ctx, first.snap); err != nil {
 		return nil, page{}, nil, nil, err
 	}
