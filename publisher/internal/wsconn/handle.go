@@ -80,9 +80,11 @@ func (c *Conn) admit(ident auth.Identity, id string) {
 		c.userHeld = true
 		c.authed = true
 		_ = c.ws.SetReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
+		// Set once, before anything is queued: the writer and the ping
+		// timer read it. A renewal keeps the subject.
+		c.log = c.d.Log.With("user", ident.Subject)
 	}
 	c.ident = ident
-	c.log = c.d.Log.With("user", ident.Subject)
 	c.armExpiry(ident.Expires.Add(c.d.Config.Leeway))
 	cfg := c.d.Config
 	c.send(encode(welcomeFrame{
@@ -251,7 +253,7 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 // delivered on this connection by another subscription: the latest event
 // would jump over the ones between since (or the last one sent) and it.
 func (c *Conn) plan(ctx context.Context, req request, fresh, snap []event.Channel) (r *recovery, first page, msgs []*hub.Message, recovered map[string]bool, err error) {
-	r = &recovery{}
+	r = &recovery{sub: c.ident.Subject}
 	since := make(map[event.Channel]event.ID)
 	for _, ch := range fresh {
 		if id, ok := req.since[ch]; ok {

@@ -310,6 +310,12 @@ func (q *queue) room() (page, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for len(q.jobs) > 0 && q.jobs[0].done() {
+		// The held-back events (within the limits) are queued when it
+		// ends: only once the writer has drained the queue, so that they
+		// fit whatever the last page brought.
+		if q.events > 0 && (q.events+len(q.held) > q.maxItems || q.bytes+q.heldBytes > q.maxBytes) {
+			return page{}, false
+		}
 		q.endJob()
 	}
 	if len(q.jobs) == 0 || q.closeCode != 0 {

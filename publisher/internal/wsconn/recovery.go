@@ -23,6 +23,7 @@ const (
 // by page as the client drains its queue. It is owned by the queue and
 // changed only under its lock.
 type recovery struct {
+	sub    string          // the user, whose budget of reads pays
 	hold   []event.Channel // held back while this runs (concrete or KIND:*)
 	snap   []event.Channel // concrete channels still to snapshot
 	replay []cursor        // channels still to replay, first one first
@@ -76,7 +77,7 @@ func (c *Conn) fill() time.Duration {
 	now := time.Now()
 	if !c.prepaid {
 		c.prepaid = true
-		if d := c.d.Hub.Reads.Reserve(c.ident.Subject, p.cost()); d > 0 {
+		if d := c.d.Hub.Reads.Reserve(p.r.sub, p.cost()); d > 0 {
 			c.notBefore = now.Add(d)
 		}
 	}

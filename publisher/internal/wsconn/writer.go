@@ -112,7 +112,7 @@ func (c *Conn) finish(code CloseCode, text string) {
 		// The close frame queues behind the data the client did not read;
 		// it gets a short try, then the connection is dropped.
 		wait = closeGrace
-		c.log.Info("closing slow consumer", "user", c.ident.Subject)
+		c.log.Info("closing slow consumer")
 	}
 	msg := websocket.FormatCloseMessage(int(code), text)
 	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wait)); err != nil {
