@@ -117,10 +117,9 @@ func (noUsers) Release(string)      {}
 // control frames as they are, in queue order.
 func TestWriterFramesInOrder(t *testing.T) {
 	c, ws := serveOne(t, 64)
-	c.send([]byte(`{"type":"pong"}`))
-	c.Deliver(msg(t, "trade:A", 1))
+	c.Deliver(msg(t, "trade:A", 1)) // queued; no writer runs yet
 	c.Deliver(msg(t, "trade:A", 2))
-	c.Wake()
+	c.send([]byte(`{"type":"pong"}`)) // starts the writer
 	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var got []string
 	for len(got) < 2 {
@@ -130,8 +129,8 @@ func TestWriterFramesInOrder(t *testing.T) {
 		}
 		got = append(got, string(data))
 	}
-	if got[0] != `{"type":"pong"}` || !strings.HasPrefix(got[1], `{"type":"events","events":[`) || strings.Count(got[1], `"ts":`) != 2 {
-		t.Fatalf("frames %q: want the pong, then one events frame of 2 events", got)
+	if got[1] != `{"type":"pong"}` || !strings.HasPrefix(got[0], `{"type":"events","events":[`) || strings.Count(got[0], `"ts":`) != 2 {
+		t.Fatalf("frames %q: want one events frame of 2 events, then the pong", got)
 	}
 }
 
