@@ -17,18 +17,22 @@ import (
 
 // fillScript writes per entries of padded trades into each history key in
 // KEYS[3:] (channel names in ARGV[4:]), records the channels in the set
-// KEYS[2], and then one entry into the feed KEYS[1], so that the feed's
-// last id is above every history entry, as the collector leaves it.
+// KEYS[2], and then one entry into the feed KEYS[1] in a later
+// millisecond, so that the feed's last id is above every history entry, as
+// the collector leaves it (history entries take the feed's ids; here each
+// key draws its own, so the feed entry must come after all of them).
 const fillScript = `
 local per, pad, ts = tonumber(ARGV[1]), string.rep('x', tonumber(ARGV[2])), ARGV[3]
+local top = 0
 for i = 3, #KEYS do
   local ch = ARGV[i + 1]
   for j = 1, per do
-    redis.call('XADD', KEYS[i], '*', 'ch', ch, 'ts', ts, 'data', '{"price":1,"size":1,"pad":"' .. pad .. '"}')
+    local id = redis.call('XADD', KEYS[i], '*', 'ch', ch, 'ts', ts, 'data', '{"price":1,"size":1,"pad":"' .. pad .. '"}')
+    top = math.max(top, tonumber(string.match(id, '^(%d+)')))
   end
   redis.call('SADD', KEYS[2], ch)
 end
-redis.call('XADD', KEYS[1], '*', 'ch', 'trade:ZZZZ', 'ts', ts, 'data', '{"price":1,"size":1}')
+redis.call('XADD', KEYS[1], (top + 1) .. '-*', 'ch', 'trade:ZZZZ', 'ts', ts, 'data', '{"price":1,"size":1}')
 return 0
 `
 
