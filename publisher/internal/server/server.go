@@ -117,6 +117,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 		CheckOrigin:     originChecker(cfg.AllowedOrigins),
 	}
 	s.registerGauges()
+	s.live.CountConns(func() int { s.mu.Lock(); defer s.mu.Unlock(); return s.nconns }) // published with the heartbeat
 	return s, nil
 }
 
