@@ -5,6 +5,7 @@
 //	publisher [serve]                               run a replica (the default)
 //	publisher token --sub NAME [--ttl 1h] [--channels trade:*,quote:AAPL]
 //	                                                print a development HS256 token signed with JWT_SECRET
+//	publisher status | tail | healthcheck | version | --help   operators' tools (cli.go)
 package main
 
 import (
@@ -37,6 +38,9 @@ func main() {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
+	if code, ok := tool(cmd, args); ok {
+		os.Exit(code)
+	}
 	var err error
 	switch cmd {
 	case "serve":
@@ -46,7 +50,7 @@ func main() {
 	case "token":
 		err = token(os.Stdout, args)
 	default:
-		err = fmt.Errorf("unknown command %q: want serve or token", cmd)
+		err = fmt.Errorf("unknown command %q: want serve, token, status, tail, healthcheck, version or --help", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "publisher:", err)
