@@ -156,4 +156,3 @@ func parseInterspersed(fs *flag.FlagSet, args []string) error {
 	}
 	return fs.Parse(rest) // flags are done; rest are the channels
 }
-
