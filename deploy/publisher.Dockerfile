@@ -7,14 +7,14 @@
 #       --build-arg VERSION="$(git describe --tags --always --dirty)" .
 #
 # VERSION is what `publisher version` prints and tickwire_build_info exports
-# (the image has no .git to ask).
+# (the image has no .git to ask; without it, "devel").
 #
 # The build ignores go.work (GOWORK=off): the module's replace directive finds
 # ../shared. The final image holds one static binary and runs as nonroot.
 
 FROM --platform=$BUILDPLATFORM golang:1.26 AS build
 ARG TARGETOS TARGETARCH
-ARG VERSION=unknown
+ARG VERSION=""
 ENV GOWORK=off CGO_ENABLED=0 GOFLAGS=-trimpath
 WORKDIR /src
 
