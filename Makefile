@@ -24,6 +24,25 @@ build:
 run: build
 	@scripts/run.sh
 
+# Your own data, beside the demo (or alone): a key prefix of its own, a
+# collector on 127.0.0.1:9102 and a publisher on :8090, on the Redis of
+# make run when it is up. At the end of a file the publisher stays up.
+#   make replay FILE=trades.csv [SPEED=0] [LOOP=true]
+#   my-feed | make stdin
+FILE  ?=
+SPEED ?= 1
+LOOP  ?= false
+OWN   := SECRET_FILE=.run/jwt-secret PUB_PORTS=8090 COLLECTOR_ADDR=127.0.0.1:9102
+replay: build
+	@if [ -z "$(FILE)" ]; then echo "usage: make replay FILE=trades.csv [SPEED=0] [LOOP=true]" >&2; exit 2; fi
+	@test -r "$(FILE)" || { echo "make replay: cannot read $(FILE)" >&2; exit 2; }
+	@$(OWN) RUN_DIR=.run/replay STREAM_PREFIX=replay COLLECTOR_SOURCE=replay \
+	  COLLECTOR_REPLAY_FILE="$(abspath $(FILE))" COLLECTOR_REPLAY_SPEED="$(SPEED)" COLLECTOR_REPLAY_LOOP="$(LOOP)" \
+	  scripts/run.sh
+
+stdin: build
+	@$(OWN) RUN_DIR=.run/stdin STREAM_PREFIX=stdin COLLECTOR_SOURCE=stdin scripts/run.sh
+
 test: fmt-check
 	@scripts/ensure-deps.sh redis '?promtool' '?nginx'
 	$(GO) vet $(MODULES)
