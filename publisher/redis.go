@@ -16,6 +16,12 @@ type redisUse struct {
 	layout streams.Layout
 }
 
+// quietRedis drops go-redis's own log lines (dial retries): a tool reports
+// the error it ends with, once.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
 // withRedis loads cfg (whose Common part is common) from the environment,
 // connects as the replicas do, runs f, and closes the client.
 func withRedis[T any](ctx context.Context, cfg any, common *config.Common, f func(context.Context, redisUse) (T, error)) (T, error) {
@@ -30,6 +36,7 @@ func withRedis[T any](ctx context.Context, cfg any, common *config.Common, f fun
 	if err != nil {
 		return zero, err
 	}
+	redis.SetLogger(quietRedis{}) // process-wide; this process is the tool
 	client, err := common.NewRedis(config.ClientOptions{Name: "tickwire-publisher-tool"})
 	if err != nil {
 		return zero, err
