@@ -23,7 +23,9 @@ PUB_PORTS=${PUB_PORTS:-"8080 8081"}
 COLLECTOR_ADDR=${COLLECTOR_ADDR:-127.0.0.1:9101}
 BIN_DIR=${BIN_DIR:-bin}
 mkdir -p "$RUN_DIR" "$(dirname "$SECRET_FILE")"
-exec 3<&0 # the collector's stdin (COLLECTOR_SOURCE=stdin): a background job would get /dev/null
+# The collector's stdin (COLLECTOR_SOURCE=stdin): a background job would
+# get /dev/null. With stdin closed, /dev/null it is.
+exec 3<&0 2>/dev/null || exec 3</dev/null
 
 redis_pid=
 pids=()   # collector and publishers
