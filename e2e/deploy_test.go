@@ -1,11 +1,20 @@
 package e2e
 
 import (
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tickwire/tickwire/shared/poll"
+	"github.com/tickwire/tickwire/shared/redistest"
 )
 
 // TestNginxConfig runs `nginx -t` on deploy/nginx.conf, when nginx is
@@ -115,5 +124,86 @@ func TestKustomize(t *testing.T) {
 		if strings.Contains(d, "kind: Deployment") && strings.Contains(d, "name: publisher\n") && strings.Contains(d, "\n  replicas:") {
 			t.Error("the publisher Deployment fixes replicas:, which fights the HPA")
 		}
+	}
+}
+
+// TestNginxProxiesWebSocket runs deploy/nginx.conf for real (when nginx is
+// installed) in front of a real publisher: the Docker-only parts (the
+// resolver and the `publishers` alias) are replaced by the publisher's
+// address, everything else is as shipped. A browser-like client (Origin of
+// the page it came from) gets its WebSocket through it.
+func TestNginxProxiesWebSocket(t *testing.T) {
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		t.Skip("nginx not installed (make test installs it as root)")
+	}
+	raw, err := os.ReadFile("../deploy/nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := redistest.Start(t)
+	_, pubAddr := startPublisher(t, srv.URL(), "ngx", "ngx-1")
+	lbAddr := freeAddr(t)
+	dir := t.TempDir()
+	conf := string(raw)
+	for old, new := range map[string]string{
+		"resolver 127.0.0.11 valid=5s ipv6=off;": "",
+		"set $publishers publishers:8080;":       "set $publishers " + pubAddr + ";",
+		"listen 8080;":                           "listen " + lbAddr + ";",
+	} {
+		if strings.Count(conf, old) != 1 {
+			t.Fatalf("deploy/nginx.conf no longer has %q once: update this test with it", old)
+		}
+		conf = strings.Replace(conf, old, new, 1)
+	}
+	confFile := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{"body", "proxy"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(nginx, "-p", dir, "-e", "stderr", "-c", confFile, "-g",
+		"daemon off; pid "+filepath.Join(dir, "nginx.pid")+"; user root;"+
+			" error_log stderr warn;")
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	// Its workers hold the output pipes too: stop the whole group, and
+	// bound the wait for the pipes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("---- nginx ----\n%s", log.String())
+		}
+	})
+	waitHTTP(t, "http://"+lbAddr+"/readyz", 200, 15*time.Second)
+
+	h := http.Header{"Origin": {"http://" + lbAddr}}
+	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+lbAddr+"/v1/stream?access_token="+mint(t, "via-nginx"), h)
+	if err != nil {
+		t.Fatalf("WebSocket through nginx: %v (%v)\n%s", err, resp, log.String())
+	}
+	c := &wsClient{t: t, ws: ws}
+	if f := c.read(); f.Type != "welcome" || f.Replica != "ngx-1" {
+		t.Errorf("first frame through nginx: %+v", f)
+	}
+	ws.Close() // nginx logs a request when it ends
+	// The access log has the path, never the token of the query string.
+	poll.Until(t, 5*time.Second, func() error {
+		if !strings.Contains(log.String(), "/v1/stream") {
+			return fmt.Errorf("no access log line yet")
+		}
+		return nil
+	})
+	if strings.Contains(log.String(), "access_token") {
+		t.Errorf("nginx logged the token:\n%s", log.String())
 	}
 }

@@ -25,7 +25,7 @@ BIN_DIR=${BIN_DIR:-bin}
 mkdir -p "$RUN_DIR" "$(dirname "$SECRET_FILE")"
 # The collector's stdin (COLLECTOR_SOURCE=stdin): a background job would
 # get /dev/null. With stdin closed, /dev/null it is.
-exec 3<&0 2>/dev/null || exec 3</dev/null
+if { true 3<&0; } 2>/dev/null; then exec 3<&0; else exec 3</dev/null; fi
 
 redis_pid=
 pids=()   # collector and publishers
