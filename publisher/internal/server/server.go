@@ -124,6 +124,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 	}
 	s.history = newHistoryService(client, layout, verifier.Verify, s.upgrader.CheckOrigin, log)
 	s.registerGauges()
+	s.live.CountConns(func() int { s.mu.Lock(); defer s.mu.Unlock(); return s.nconns }) // published with the heartbeat
 	return s, nil
 }
 
