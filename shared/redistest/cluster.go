@@ -101,6 +101,14 @@ func (cl *Cluster) ready(c *redis.ClusterClient, replicas int) error {
 			_ = nc.Close()
 			return err
 		}
+		repl, err := nc.Info(context.Background(), "replication").Result()
+		if err == nil && infoField(repl, "role") == "slave" && infoField(repl, "master_link_status") != "up" {
+			err = fmt.Errorf("replica %s: link to its master not up", s.Addr())
+		}
+		if err != nil {
+			_ = nc.Close()
+			return err
+		}
 		info, err := nc.ClusterInfo(context.Background()).Result()
 		_ = nc.Close()
 		if err != nil {
