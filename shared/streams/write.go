@@ -287,6 +287,7 @@ func (w *Writer) sendSome(ctx context.Context, c redis.Cmdable, js []int, keyss 
 	}
 	return noScript
 }
+
 // add records the reply of a chunk of n events: {appended, last id, {ch,
 // err, ...}} or {-1}.
 func (res *Result) add(reply any, n int) error {
