@@ -72,7 +72,9 @@ func testFailover(t *testing.T, f failover, prefix string) {
 	healReplication(t, f.replica)
 	nc := f.promoted(t)
 	t.Logf("replica promoted %s after the kill", describe(time.Since(killed)))
-	poll.Until(t, 60*time.Second, func() error {
+	// Generous next to the seconds it takes, and short of the 60 s a
+	// cluster client would take to notice the new master by itself.
+	poll.Until(t, 30*time.Second, func() error {
 		for _, r := range recs {
 			if n, _ := r.eventsAfter(killed); n < 20 {
 				return fmt.Errorf("%s has %d events from the new master", r.name, n)
@@ -144,7 +146,7 @@ func TestFailoverCluster(t *testing.T) {
 	master := cl.MasterOf(t, prefix+":{0}:feed")
 	replica := clusterReplicaOf(t, cl, master)
 	testFailover(t, failover{
-		env: []string{"REDIS_URL=redis://127.0.0.1:1/0", "REDIS_CLUSTER_ADDRS=" + strings.Join(cl.Addrs(), ",")},
+		env:    []string{"REDIS_URL=redis://127.0.0.1:1/0", "REDIS_CLUSTER_ADDRS=" + strings.Join(cl.Addrs(), ",")},
 		master: master, replica: replica,
 		promoted: func(t *testing.T) *redis.Client {
 			cl.WaitOK(t, 30*time.Second, 2)

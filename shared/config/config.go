@@ -197,18 +197,26 @@ func (c Common) newFailover(opt *redis.Options) *redis.Client {
 	})
 }
 
+// clusterReload bounds how long a cluster client keeps a stale map of
+// slots. go-redis reloads it at once on MOVED, but not when a master dies
+// (its commands fail to dial): without this, clients would dial the dead
+// master for go-redis's default of 60 s after its replica took over. A
+// reload is one CLUSTER SLOTS, made only while the client is in use.
+const clusterReload = time.Second
+
 func newCluster(addrs []string, opt *redis.Options) *redis.ClusterClient {
 	return redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs:        addrs,
-		ClientName:   opt.ClientName,
-		Username:     opt.Username,
-		Password:     opt.Password,
-		TLSConfig:    anyServerTLS(opt.TLSConfig),
-		DialTimeout:  opt.DialTimeout,
-		ReadTimeout:  opt.ReadTimeout,
-		WriteTimeout: opt.WriteTimeout,
-		PoolSize:     opt.PoolSize,
-		MaxRetries:   opt.MaxRetries,
+		ClusterStateReloadInterval: clusterReload,
+		Addrs:                      addrs,
+		ClientName:                 opt.ClientName,
+		Username:                   opt.Username,
+		Password:                   opt.Password,
+		TLSConfig:                  anyServerTLS(opt.TLSConfig),
+		DialTimeout:                opt.DialTimeout,
+		ReadTimeout:                opt.ReadTimeout,
+		WriteTimeout:               opt.WriteTimeout,
+		PoolSize:                   opt.PoolSize,
+		MaxRetries:                 opt.MaxRetries,
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
@@ -252,6 +253,9 @@ func TestNewRedisCluster(t *testing.T) {
 		t.Fatalf("NewRedis with cluster addresses = %T, want *redis.ClusterClient", rdb)
 	}
 	o := cc.Options()
+	if o.ClusterStateReloadInterval <= 0 || o.ClusterStateReloadInterval > 5*time.Second {
+		t.Errorf("ClusterStateReloadInterval = %v: a failed-over master would be dialled that long", o.ClusterStateReloadInterval)
+	}
 	if strings.Join(o.Addrs, ",") != "10.0.0.1:7000,10.0.0.2:7000" || o.Username != "user" || o.Password != "pw" || o.ClientName != "x" {
 		t.Errorf("cluster options: addrs %q user %q password set %v name %q", o.Addrs, o.Username, o.Password != "", o.ClientName)
 	}
