@@ -203,6 +203,7 @@ func testMinReplicas(t *testing.T, minReplicas string, wantLoss bool) {
 		"COLLECTOR_SOURCE=stdin", "COLLECTOR_FLUSH_INTERVAL=50ms", "COLLECTOR_MIN_REPLICAS=" + minReplicas,
 		"COLLECTOR_BARS=false", "COLLECTOR_SIGNALS=false", // the feed holds exactly what was sent
 	}, sentinelEnv(rs)...), pr)
+	waitHTTP(t, "http://"+colAddr+"/readyz", 200, 15*time.Second)
 
 	// Events 1, 2, … at 200/s, data.size = their number, until the test ends.
 	stop := make(chan struct{})
