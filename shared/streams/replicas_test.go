@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/redistest"
 )
 
@@ -164,4 +165,36 @@ func replOffset(t *testing.T, c *redis.Client) int64 {
 	}
 	t.Fatal("no master_repl_offset in INFO")
 	return 0
+}
+
+// BenchmarkWriteMinReplicas: the cost of WAIT, one write of 100 events to
+// a master with one replica on this machine, without and with
+// MinReplicas 1.
+func BenchmarkWriteMinReplicas(b *testing.B) {
+	rs := redistest.StartReplicated(b, 1, 0)
+	mc := rs.Servers[0].Client()
+	l, err := NewLayout("md", 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{0, 1} {
+		b.Run("min="+strconv.Itoa(n), func(b *testing.B) {
+			cfg := WriterConfig{FeedLen: 10_000, HistoryLen: 1000, MinReplicas: n}
+			w := NewWriter(mc, l, cfg)
+			batch := make([]Pending, 100)
+			for b.Loop() {
+				for i := range batch {
+					batch[i] = Pending{Event: benchTrade(i)}
+				}
+				if _, err := w.Write(b.Context(), batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func benchTrade(i int) event.Event {
+	ch, _ := event.ParseChannel("trade:AAPL")
+	return event.Event{Channel: ch, TS: 1764288000000 + int64(i), Data: []byte(`{"price":1.5,"size":1}`)}
 }
