@@ -102,8 +102,15 @@ func (cl *Cluster) ready(c *redis.ClusterClient, replicas int) error {
 			return err
 		}
 		repl, err := nc.Info(context.Background(), "replication").Result()
-		if err == nil && infoField(repl, "role") == "slave" && infoField(repl, "master_link_status") != "up" {
+		switch {
+		case err != nil:
+		case infoField(repl, "role") == "slave" && infoField(repl, "master_link_status") != "up":
 			err = fmt.Errorf("replica %s: link to its master not up", s.Addr())
+		case infoField(repl, "role") == "master" &&
+			strconv.Itoa(strings.Count(repl, "state=online")) != infoField(repl, "connected_slaves"):
+			// Until the master has its replica online, WAIT does not
+			// count it.
+			err = fmt.Errorf("master %s: a replica is not online yet", s.Addr())
 		}
 		if err != nil {
 			_ = nc.Close()
