@@ -85,3 +85,15 @@ func (w *Writer) replicaWait() time.Duration {
 	}
 	return DefaultReplicaWait
 }
+
+// refused reports whether a reply of the write script is the fence's
+// refusal ({-1}): nothing was written, so WAIT has nothing to confirm, and
+// the refusal (ErrNotLeader) must not read as a missing replica.
+func refused(reply any) bool {
+	vals, ok := reply.([]any)
+	if !ok || len(vals) == 0 {
+		return false
+	}
+	n, ok := vals[0].(int64)
+	return ok && n < 0
+}

@@ -83,6 +83,26 @@ func TestWriteWaitsForReplicas(t *testing.T) {
 	}
 }
 
+// TestWriteFencedWithoutReplicas: a standby's write, refused by the
+// fence, is ErrNotLeader (discarded by the collector), not
+// ErrNotReplicated (retried), even when no replica would confirm.
+func TestWriteFencedWithoutReplicas(t *testing.T) {
+	rs := redistest.StartReplicated(t, 1, 0)
+	mc := rs.Servers[0].Client()
+	rs.Servers[1].Stop()
+	l := mustLayout(t, 1)
+	if err := mc.Set(t.Context(), l.Leader(), "other", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := replicaConfig
+	cfg.Lease, cfg.Holder = l.Leader(), "me"
+	w := NewWriter(mc, l, cfg)
+	_, err := w.Write(t.Context(), []Pending{trade(t, "AAPL", 1)})
+	if !errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNotReplicated) {
+		t.Errorf("fenced Write without replicas = %v, want ErrNotLeader only", err)
+	}
+}
+
 // TestWriteWaitsForReplicasCluster: on a Cluster with replicas, each
 // shard's WAIT runs on its own master's connection: every shard's events
 // are on that master's replica when Write returns.

@@ -281,7 +281,7 @@ func (w *Writer) sendSome(ctx context.Context, c redis.Cmdable, js []int, keyss 
 		switch {
 		case !body && IsNoScript(errs[j]):
 			noScript = append(noScript, j)
-		case errs[j] == nil && wait != nil:
+		case errs[j] == nil && wait != nil && !refused(replies[j]):
 			errs[j] = w.replicated(wait)
 		}
 	}
