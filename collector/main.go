@@ -37,6 +37,9 @@ const (
 )
 
 func main() {
+	if code, ok := tool(os.Args[1:]); ok { // --help, version, healthcheck (cli.go)
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log, err := newLogger()
@@ -71,7 +74,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	log.Info("collector starting", "config", cfg.Redacted())
+	log.Info("collector starting", obs.ConfigAttr(cfg.Redacted()))
 	redis.SetLogger(obs.RedisLogger{Log: log.With("component", "go-redis")}) // process-wide, like the log itself
 	return runConfig(ctx, log, cfg)
 }
@@ -93,7 +96,7 @@ func runConfig(ctx context.Context, log *slog.Logger, cfg Config) error {
 		}
 	}()
 	layout, _ := cfg.Layout() // checked by Validate
-	wcfg := streams.WriterConfig{FeedLen: cfg.FeedLen, HistoryLen: cfg.HistoryLen, Retention: cfg.Retention}
+	wcfg := streams.WriterConfig{FeedLen: cfg.FeedLen, HistoryLen: cfg.HistoryLen, Retention: cfg.Retention, MinReplicas: cfg.MinReplicas}
 	if cfg.LeaseTTL > 0 { // the script refuses writes unless we hold the lease
 		wcfg.Lease, wcfg.Holder = layout.Leader(), cfg.holderID()
 	}

@@ -111,10 +111,12 @@ func New(w Writer, cfg Config, log *slog.Logger, m *Metrics) (*Batcher, error) {
 	if cfg.FinalFlush <= 0 {
 		cfg.FinalFlush = DefaultFinalFlush
 	}
-	return &Batcher{
+	b := &Batcher{
 		w: w, cfg: cfg, log: log.With("component", "batch"), m: m,
 		wake: make(chan struct{}, 1), ready: ErrNoWriteYet,
-	}, nil
+	}
+	m.gauges.attach(b)
+	return b, nil
 }
 
 // Add appends e to the buffer, dropping the oldest event if it is full. It
@@ -130,6 +132,7 @@ func (b *Batcher) Add(e event.Event) {
 	}
 	b.buf = append(b.buf, streams.Pending{Event: e})
 	n := len(b.buf)
+	b.m.gauges.added(n)
 	b.m.Buffered.Set(float64(n))
 	b.mu.Unlock()
 	if b.cfg.FlushInterval == 0 || n >= b.cfg.MaxBatch {

@@ -67,6 +67,7 @@ func (b *Batcher) write(ctx context.Context, batch []streams.Pending) error {
 		b.failed(fmt.Errorf("redis write: %w", err))
 		return err
 	}
+	b.m.gauges.wrote()
 	b.recycle(batch)
 	b.succeeded()
 	return nil
@@ -99,6 +100,7 @@ func (b *Batcher) take() []streams.Pending {
 	b.buf, b.spare = b.spare, nil
 	b.inFlight = len(out)
 	b.m.Buffered.Set(0)
+	b.m.gauges.taken()
 	return out
 }
 
@@ -119,6 +121,7 @@ func (b *Batcher) putBack(unwritten []streams.Pending) {
 	b.buf, b.spare = merged, b.buf[:0]
 	b.inFlight = 0
 	b.m.Buffered.Set(float64(len(b.buf)))
+	b.m.gauges.putBack(len(unwritten), len(b.buf))
 }
 
 // recycle keeps a written batch's array for the next take, so that a

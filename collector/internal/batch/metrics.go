@@ -19,6 +19,7 @@ type Metrics struct {
 	Buffered       prometheus.Gauge
 	WriteDuration  prometheus.Histogram
 	BatchSize      prometheus.Histogram
+	gauges         gauges // read at scrape time (gauges.go)
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -58,6 +59,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register batch metrics: %w", err)
 		}
+	}
+	if err := m.registerGauges(reg); err != nil {
+		return nil, fmt.Errorf("register batch metrics: %w", err)
 	}
 	return m, nil
 }

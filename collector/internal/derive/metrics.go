@@ -42,6 +42,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: ns + "symbols_refused_total", Help: "Events refused because their symbol was new while COLLECTOR_MAX_SYMBOLS symbols were known.",
 		}),
 	}
+	// Every series from the start, at zero: a dashboard or an alert sees
+	// "none yet" rather than "no such metric".
+	m.derived.WithLabelValues("bar")
+	for _, name := range signalNames {
+		m.derived.WithLabelValues(name)
+		m.suppressed.WithLabelValues(name)
+	}
 	for _, c := range []prometheus.Collector{m.derived, m.suppressed, m.late, m.skipped, m.symbols, m.forgotten, m.refused} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register derive metrics: %w", err)

@@ -116,6 +116,7 @@ func (e *env) config(id string) Config {
 		QueueBytes:      4 << 20,
 		DrainTimeout:    10 * time.Second,
 		HTTP:            DefaultHTTPLimits(),
+		StallAfter:      5 * time.Second,
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tickwire/tickwire/publisher/internal/feed"
 	"github.com/tickwire/tickwire/publisher/internal/hub"
+	"github.com/tickwire/tickwire/publisher/internal/monitor"
 	"github.com/tickwire/tickwire/publisher/internal/wsconn"
 	"github.com/tickwire/tickwire/shared/auth"
 	"github.com/tickwire/tickwire/shared/config"
@@ -39,6 +40,10 @@ type Server struct {
 	deps     *wsconn.Deps
 	upgrader websocket.Upgrader
 	users    *users
+	mon      *monitor.Monitor  // stall watchdog (watch.go)
+	refusals *monitor.Refusals // refused connections
+	opts     options
+	history  *historyService // GET /v1/history
 
 	// shutdown ends when draining starts: connections send 1001.
 	shutdown    context.Context
@@ -55,7 +60,7 @@ type ClientFactory func(o config.ClientOptions) (redis.UniversalClient, error)
 
 // New builds a replica. It creates one Redis client for short commands and
 // one per feed shard for the blocking reads; it dials nothing yet.
-func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient ClientFactory) (*Server, error) {
+func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient ClientFactory, opts ...option) (*Server, error) {
 	layout, err := cfg.Layout()
 	if err != nil {
 		return nil, err
@@ -79,13 +84,14 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 		users:  newUsers(cfg.MaxConnsPerUser),
 	}
 	s.shutdown, s.shutdownNow = context.WithCancel(context.Background())
+	s.watch(layout, client, reg, opts)
 	for shard := 0; shard < layout.Shards; shard++ {
 		rc, err := newClient(config.ClientOptions{Name: fmt.Sprintf("tickwire-reader-%s-%d", cfg.ReplicaID, shard), PoolSize: 2})
 		if err != nil {
 			s.closeClients()
 			return nil, err
 		}
-		s.readers = append(s.readers, feed.NewReader(rc, layout, shard, cfg.ReplicaID, s.hub, log, fm))
+		s.readers = append(s.readers, feed.NewReader(rc, layout, shard, cfg.ReplicaID, s.feedStage(shard), log, fm))
 	}
 	s.deps = &wsconn.Deps{
 		Config: wsconn.Config{
@@ -105,6 +111,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 		Users:    s.users,
 		Metrics:  wsconn.NewMetrics(reg),
 		Log:      log.With("component", "conn"),
+		Refused:  s.refusals.Refuse,
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 5 * time.Second,
@@ -115,7 +122,9 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     originChecker(cfg.AllowedOrigins),
 	}
+	s.history = newHistoryService(client, layout, verifier.Verify, s.upgrader.CheckOrigin, log)
 	s.registerGauges()
+	s.live.CountConns(func() int { s.mu.Lock(); defer s.mu.Unlock(); return s.nconns }) // published with the heartbeat
 	return s, nil
 }
 
@@ -149,7 +158,7 @@ func (s *Server) Ready() error {
 			return err
 		}
 	}
-	return nil
+	return s.mon.Ready()
 }
 
 // Run reads the feeds and keeps the heartbeat until ctx ends, then drains:
@@ -162,6 +171,7 @@ func (s *Server) Run(ctx context.Context) error {
 		g.Go(func() error { return r.Run(gctx) })
 	}
 	g.Go(func() error { return s.live.Run(gctx) })
+	g.Go(func() error { return s.mon.Run(gctx) })
 	<-gctx.Done()
 	s.drain()
 	err := g.Wait()
@@ -217,7 +227,7 @@ func (s *Server) closeClients() {
 
 // serveStream upgrades a request to the client protocol and serves it.
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
-	release, ok := s.acquireConn(w)
+	release, ok := s.acquireConn(w, r)
 	if !ok {
 		return
 	}
@@ -229,6 +239,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		release()
+		s.refuseUpgrade(r, err)
 		return // the upgrader has answered (400 or 403)
 	}
 	// Serve the connection on a goroutine of its own, owned by the Server
@@ -251,15 +262,17 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 
 // acquireConn counts one more connection and returns the function that
 // counts it out, or answers 503 when the replica drains or is full.
-func (s *Server) acquireConn(w http.ResponseWriter) (release func(), ok bool) {
+func (s *Server) acquireConn(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
 	s.mu.Lock()
 	switch {
 	case s.draining:
 		s.mu.Unlock()
+		s.refuse(r, monitor.RefusedDraining, nil)
 		obs.WriteJSON(w, http.StatusServiceUnavailable, httpError{"unavailable", "replica is shutting down; connect to another"})
 		return nil, false
 	case s.nconns >= s.cfg.MaxConns:
 		s.mu.Unlock()
+		s.refuse(r, monitor.RefusedFull, nil)
 		obs.WriteJSON(w, http.StatusServiceUnavailable, httpError{"unavailable", "replica is at its connection limit; connect to another"})
 		return nil, false
 	}
@@ -288,6 +301,9 @@ func (s *Server) verifyUpgrade(w http.ResponseWriter, r *http.Request) (ident *a
 	switch {
 	case err == nil:
 		return &id, nil, false
+	}
+	s.refuse(r, monitor.AuthReason(err), err)
+	switch {
 	case fromHeader || !websocket.IsWebSocketUpgrade(r):
 		code := tokenErrorCode(err)
 		s.deps.Metrics.Errors.WithLabelValues(code).Inc()

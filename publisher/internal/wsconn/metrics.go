@@ -15,6 +15,7 @@ type Metrics struct {
 	Errors      *prometheus.CounterVec // error frames sent, by code
 	Closes      *prometheus.CounterVec // close frames sent, by reason
 	Lag         prometheus.Histogram   // event time to write, newest event of a frame
+	Stalls      prometheus.Counter     // writers closed for no progress (observe.go)
 }
 
 // NewMetrics registers the connection series on reg.
@@ -45,6 +46,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.Connections, m.FramesIn, m.Delivered, m.RateLimited, m.Errors, m.Closes, m.Lag)
+	initMetrics(m, reg)
 	return m
 }
 
