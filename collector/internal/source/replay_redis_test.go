@@ -15,6 +15,7 @@ import (
 	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/redistest"
 	"github.com/tickwire/tickwire/shared/streams"
+	"github.com/tickwire/tickwire/testkit/redisfix"
 )
 
 // TestReplayIntoRedis replays each test file at full speed through the
@@ -33,16 +34,7 @@ func TestReplayIntoRedis(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			srv := redistest.Start(t)
-			common := config.Common{RedisURL: srv.URL(), StreamPrefix: "replay", StreamShards: 2}
-			layout, err := common.Layout()
-			if err != nil {
-				t.Fatal(err)
-			}
-			client, err := common.NewRedis(config.ClientOptions{Name: "test-replay"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = client.Close() })
+			layout, client := redisfix.Open(t, config.Common{RedisURL: srv.URL(), StreamPrefix: "replay", StreamShards: 2}, "test-replay")
 			w := streams.NewWriter(client, layout, streams.WriterConfig{FeedLen: 100_000, HistoryLen: 100_000})
 			m, err := batch.NewMetrics(prometheus.NewRegistry())
 			if err != nil {
