@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/gorilla/websocket v1.5.3
 	github.com/tickwire/tickwire/shared v0.0.0
+	github.com/tickwire/tickwire/testkit v0.0.0
 )
 
 require (
@@ -12,8 +13,9 @@ require (
 	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )
 
 replace github.com/tickwire/tickwire/shared => ../shared
+
+replace github.com/tickwire/tickwire/testkit => ../testkit
