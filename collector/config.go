@@ -25,35 +25,35 @@ const (
 type Config struct {
 	config.Common
 
-	Addr          string        `envconfig:"COLLECTOR_ADDR" default:":9101"`       // /healthz, /readyz, /metrics
-	Source        string        `envconfig:"COLLECTOR_SOURCE" default:"synthetic"` // synthetic, replay or stdin
-	Symbols       []string      `envconfig:"COLLECTOR_SYMBOLS" default:"AAPL,MSFT,NVDA,AMZN,GOOGL,META,TSLA,BRK.B,JPM,V"`
-	Rate          float64       `envconfig:"COLLECTOR_RATE" default:"200"`             // synthetic events per second, all symbols
-	Seed          uint64        `envconfig:"COLLECTOR_SEED" default:"0"`               // synthetic seed; 0 is random
-	FlushInterval time.Duration `envconfig:"COLLECTOR_FLUSH_INTERVAL" default:"500ms"` // 0: write as soon as the last write returned
-	MaxBatch      int           `envconfig:"COLLECTOR_MAX_BATCH" default:"1000"`       // events waiting that start a write early
-	Buffer        int           `envconfig:"COLLECTOR_BUFFER" default:"100000"`        // events kept while Redis is down
-	FeedLen       int64         `envconfig:"COLLECTOR_FEED_LEN" default:"100000"`      // approximate MAXLEN of each feed
-	HistoryLen    int64         `envconfig:"COLLECTOR_HISTORY_LEN" default:"1000"`     // approximate MAXLEN of each history
-	Retention     time.Duration `envconfig:"COLLECTOR_RETENTION" default:"10m"`        // history age limit; 0 keeps all
-	LeaseTTL      time.Duration `envconfig:"COLLECTOR_LEASE_TTL" default:"10s"`        // lease of the active collector; 0: no lease, always active
-	ID            string        `envconfig:"COLLECTOR_ID"`                             // holder id of the lease; "": host name and pid
-	MaxSymbols    int           `envconfig:"COLLECTOR_MAX_SYMBOLS" default:"50000"`    // distinct symbols known at once; events of more are refused
+	Addr          string        `envconfig:"COLLECTOR_ADDR" default:":9101" desc:"/healthz, /readyz, /metrics"`
+	Source        string        `envconfig:"COLLECTOR_SOURCE" default:"synthetic" desc:"synthetic, replay or stdin"`
+	Symbols       []string      `envconfig:"COLLECTOR_SYMBOLS" default:"AAPL,MSFT,NVDA,AMZN,GOOGL,META,TSLA,BRK.B,JPM,V" desc:"synthetic symbols"`
+	Rate          float64       `envconfig:"COLLECTOR_RATE" default:"200" desc:"synthetic events/s, all symbols"`
+	Seed          uint64        `envconfig:"COLLECTOR_SEED" default:"0" desc:"synthetic seed; 0 is random"`
+	FlushInterval time.Duration `envconfig:"COLLECTOR_FLUSH_INTERVAL" default:"500ms" desc:"batch interval; 0 writes as soon as the last write returned"`
+	MaxBatch      int           `envconfig:"COLLECTOR_MAX_BATCH" default:"1000" desc:"events waiting that start a write early"`
+	Buffer        int           `envconfig:"COLLECTOR_BUFFER" default:"100000" desc:"events kept while Redis is unreachable"`
+	FeedLen       int64         `envconfig:"COLLECTOR_FEED_LEN" default:"100000" desc:"approximate length of each feed stream"`
+	HistoryLen    int64         `envconfig:"COLLECTOR_HISTORY_LEN" default:"1000" desc:"approximate length of each channel's history"`
+	Retention     time.Duration `envconfig:"COLLECTOR_RETENTION" default:"10m" desc:"history age limit; 0 keeps all"`
+	LeaseTTL      time.Duration `envconfig:"COLLECTOR_LEASE_TTL" default:"10s" desc:"lease of the active collector (<prefix>:collector:leader), renewed every third of it; 0: no lease, always active"`
+	ID            string        `envconfig:"COLLECTOR_ID" desc:"this collector's id as lease holder (empty: host name-pid)"`
+	MaxSymbols    int           `envconfig:"COLLECTOR_MAX_SYMBOLS" default:"50000" desc:"distinct symbols known at once; events of more are refused"`
 
-	ReplayFile   string  `envconfig:"COLLECTOR_REPLAY_FILE"`                   // CSV or JSONL file of the replay source
-	ReplaySpeed  float64 `envconfig:"COLLECTOR_REPLAY_SPEED" default:"1"`      // 1 real time, N times faster, 0 as fast as Redis takes it
-	ReplayLoop   bool    `envconfig:"COLLECTOR_REPLAY_LOOP" default:"false"`   // start again at the end, times shifted forward
-	ReplaySymbol string  `envconfig:"COLLECTOR_REPLAY_SYMBOL"`                 // symbol of CSV rows without one
-	ReplayStrict bool    `envconfig:"COLLECTOR_REPLAY_STRICT" default:"false"` // stop at the first bad row instead of skipping it
+	ReplayFile   string  `envconfig:"COLLECTOR_REPLAY_FILE" desc:"CSV or JSONL file of the replay source"`
+	ReplaySpeed  float64 `envconfig:"COLLECTOR_REPLAY_SPEED" default:"1" desc:"1 real time, N times faster, 0 as fast as Redis takes it"`
+	ReplayLoop   bool    `envconfig:"COLLECTOR_REPLAY_LOOP" default:"false" desc:"start again at the end of the file, times shifted forward"`
+	ReplaySymbol string  `envconfig:"COLLECTOR_REPLAY_SYMBOL" desc:"symbol of CSV rows without one"`
+	ReplayStrict bool    `envconfig:"COLLECTOR_REPLAY_STRICT" default:"false" desc:"stop at the first bad row instead of skipping it"`
 
-	Bars           bool          `envconfig:"COLLECTOR_BARS" default:"true"`          // 1-second bars (bar:SYMBOL) from trades
-	Signals        bool          `envconfig:"COLLECTOR_SIGNALS" default:"true"`       // new_high, new_low, surge (signal:SYMBOL) from trades
-	SignalWarmup   int           `envconfig:"COLLECTOR_SIGNAL_WARMUP" default:"50"`   // trades per symbol and session before it signals
-	SignalCooldown time.Duration `envconfig:"COLLECTOR_SIGNAL_COOLDOWN" default:"2m"` // least event time between two signals of one type and symbol; 0: none
-	SurgePct       float64       `envconfig:"COLLECTOR_SURGE_PCT" default:"0.5"`      // price move in the window that is a surge, percent; 0: off
-	SurgeWindow    time.Duration `envconfig:"COLLECTOR_SURGE_WINDOW" default:"10s"`   // span of a surge, event time
-	SurgeVolumeX   float64       `envconfig:"COLLECTOR_SURGE_VOLUME_X" default:"4"`   // window volume over its average that is a surge; 0: off
-	SurgeBaseline  time.Duration `envconfig:"COLLECTOR_SURGE_BASELINE" default:"2m"`  // span before the window whose volume is the average
+	Bars           bool          `envconfig:"COLLECTOR_BARS" default:"true" desc:"derive 1-second bars (bar:SYMBOL) from trades"`
+	Signals        bool          `envconfig:"COLLECTOR_SIGNALS" default:"true" desc:"derive new_high, new_low, surge (signal:SYMBOL) from trades"`
+	SignalWarmup   int           `envconfig:"COLLECTOR_SIGNAL_WARMUP" default:"50" desc:"trades per symbol and session before it signals"`
+	SignalCooldown time.Duration `envconfig:"COLLECTOR_SIGNAL_COOLDOWN" default:"2m" desc:"least event time between two signals of one type and symbol; 0: none"`
+	SurgePct       float64       `envconfig:"COLLECTOR_SURGE_PCT" default:"0.5" desc:"price move within the window that is a surge, percent; 0: off"`
+	SurgeWindow    time.Duration `envconfig:"COLLECTOR_SURGE_WINDOW" default:"10s" desc:"span of a surge, event time"`
+	SurgeVolumeX   float64       `envconfig:"COLLECTOR_SURGE_VOLUME_X" default:"4" desc:"window volume over its average that is a surge; 0: off"`
+	SurgeBaseline  time.Duration `envconfig:"COLLECTOR_SURGE_BASELINE" default:"2m" desc:"span before the window whose volume is the average"`
 }
 
 // minLeaseTTL is the shortest COLLECTOR_LEASE_TTL: renewals come every

@@ -37,6 +37,9 @@ const (
 )
 
 func main() {
+	if code, ok := tool(os.Args[1:]); ok { // --help, version, healthcheck (cli.go)
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log, err := newLogger()

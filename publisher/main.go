@@ -5,6 +5,7 @@
 //	publisher [serve]                               run a replica (the default)
 //	publisher token --sub NAME [--ttl 1h] [--channels trade:*,quote:AAPL]
 //	                                                print a development HS256 token signed with JWT_SECRET
+//	publisher status | tail | healthcheck | version | --help   operators' tools (cli.go)
 package main
 
 import (
@@ -43,6 +44,9 @@ func main() {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
+	if code, ok := tool(cmd, args); ok {
+		os.Exit(code)
+	}
 	switch cmd {
 	case "serve":
 		os.Exit(serve())
@@ -52,7 +56,7 @@ func main() {
 			os.Exit(1)
 		}
 	default:
-		fmt.Fprintf(os.Stderr, "publisher: unknown command %q: want serve or token\n", cmd)
+		fmt.Fprintf(os.Stderr, "publisher: unknown command %q: want serve, token, status, tail, healthcheck, version or --help\n", cmd)
 		os.Exit(2)
 	}
 }

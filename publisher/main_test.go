@@ -95,9 +95,13 @@ func TestRunShutsDownInOrder(t *testing.T) {
 	if err := ws.ReadJSON(&welcome); err != nil || welcome.Type != "welcome" {
 		t.Fatalf("first frame %+v, %v; want welcome", welcome, err)
 	}
-	if n, err := rs.Client().XInfoGroups(context.Background(), "maintest:{0}:feed").Result(); err != nil || len(n) != 1 {
-		t.Fatalf("groups before shutdown: %v, %v; want this replica's", n, err)
-	}
+	// The readers create their groups as they start, beside the HTTP server.
+	poll.Until(t, 10*time.Second, func() error {
+		if n, err := rs.Client().XInfoGroups(context.Background(), "maintest:{0}:feed").Result(); err != nil || len(n) != 1 {
+			return fmt.Errorf("groups before shutdown: %v, %v; want this replica's", n, err)
+		}
+		return nil
+	})
 
 	cancel()
 	code := 0

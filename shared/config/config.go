@@ -19,12 +19,12 @@ import (
 
 // Common holds the variables of DESIGN.md that both processes read.
 type Common struct {
-	RedisURL          string   `envconfig:"REDIS_URL" default:"redis://127.0.0.1:6379/0"`
-	RedisClusterAddrs []string `envconfig:"REDIS_CLUSTER_ADDRS"` // host:port list; set = Redis Cluster
-	StreamPrefix      string   `envconfig:"STREAM_PREFIX" default:"md"`
-	StreamShards      int      `envconfig:"STREAM_SHARDS" default:"1"`
-	LogLevel          string   `envconfig:"LOG_LEVEL" default:"info"`  // debug, info, warn, error
-	LogFormat         string   `envconfig:"LOG_FORMAT" default:"text"` // text or json
+	RedisURL          string   `envconfig:"REDIS_URL" default:"redis://127.0.0.1:6379/0" desc:"Redis to use (rediss:// for TLS; password in the URL)"`
+	RedisClusterAddrs []string `envconfig:"REDIS_CLUSTER_ADDRS" desc:"comma list of cluster nodes (host:port): Redis Cluster mode"`
+	StreamPrefix      string   `envconfig:"STREAM_PREFIX" default:"md" desc:"key prefix"`
+	StreamShards      int      `envconfig:"STREAM_SHARDS" default:"1" desc:"feed shards; a symbol's shard is fnv32a(symbol) % shards"`
+	LogLevel          string   `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat         string   `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
 }
 
 // Load fills cfg (a pointer to a struct with envconfig tags) from the

@@ -9,15 +9,32 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tickwire/tickwire/shared/buildinfo"
 	"github.com/tickwire/tickwire/shared/streams"
 )
 
 // HeartbeatInterval is how often a replica records that it is alive.
 const HeartbeatInterval = 10 * time.Second
 
+// Fields of the replica hash (ReplicaKey), written with every heartbeat so
+// that `publisher status` can show them.
+const (
+	FieldConns   = "conns"   // open WebSocket connections
+	FieldBeat    = "beat"    // the heartbeat, Unix ms (as in the replicas set)
+	FieldVersion = "version" // the build (buildinfo)
+)
+
+// ReplicaKey is the hash <p>:replica:<id> where a replica publishes its
+// connection count and build with each heartbeat. It expires after the
+// replica TTL, and is deleted on Teardown and when the replica is reaped.
+func ReplicaKey(layout streams.Layout, replica string) string {
+	return layout.Prefix + ":replica:" + replica
+}
+
 // Liveness keeps this replica's heartbeat in the replicas set, reaps the
 // groups of replicas silent for longer than a TTL, and on Teardown removes
-// this replica's own groups. It is driven by one goroutine (Run).
+// this replica's own groups. It is driven by one goroutine (Run); CountConns
+// is called before Run starts.
 type Liveness struct {
 	client  redis.UniversalClient
 	layout  streams.Layout
@@ -25,7 +42,12 @@ type Liveness struct {
 	ttl     time.Duration
 	log     *slog.Logger
 	m       *Metrics
+	conns   func() int // nil: no connection count published
 }
+
+// CountConns sets the function whose value each heartbeat publishes as the
+// replica's connection count. Call it before Run; conns must not block.
+func (l *Liveness) CountConns(conns func() int) { l.conns = conns }
 
 // NewLiveness returns the liveness keeper of replica.
 func NewLiveness(client redis.UniversalClient, layout streams.Layout, replica string, ttl time.Duration, log *slog.Logger, m *Metrics) *Liveness {
@@ -52,13 +74,29 @@ func (l *Liveness) Run(ctx context.Context) error {
 	}
 }
 
-// Beat records this replica's heartbeat (Unix ms).
+// Beat records this replica's heartbeat (Unix ms) in the replicas set, and
+// its connection count and build in its hash (ReplicaKey).
 func (l *Liveness) Beat(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	z := redis.Z{Score: float64(time.Now().UnixMilli()), Member: l.replica}
+	now := time.Now().UnixMilli()
+	z := redis.Z{Score: float64(now), Member: l.replica}
 	if err := l.client.ZAdd(ctx, l.layout.Replicas(), z).Err(); err != nil {
 		return fmt.Errorf("zadd %s: %w", l.layout.Replicas(), err)
+	}
+	conns := -1 // unknown
+	if l.conns != nil {
+		conns = l.conns()
+	}
+	key := ReplicaKey(l.layout, l.replica)
+	// Two keys in two slots: a plain pipeline, which a cluster client splits.
+	_, err := l.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key, FieldConns, conns, FieldBeat, now, FieldVersion, buildinfo.Get().Version)
+		p.PExpire(ctx, key, l.ttl)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("hset %s: %w", key, err)
 	}
 	return nil
 }
@@ -85,8 +123,8 @@ func (l *Liveness) Reap(ctx context.Context) error {
 		}
 		// Should the replica come back meanwhile, it finds its groups gone
 		// (NOGROUP), re-creates them where it was, and beats again.
-		if err := l.client.ZRem(ctx, l.layout.Replicas(), id).Err(); err != nil {
-			return fmt.Errorf("zrem %s: %w", l.layout.Replicas(), err)
+		if err := l.forget(ctx, id); err != nil {
+			return err
 		}
 		l.m.ReplicasReap.Inc()
 		l.log.Info("reaped dead replica", "replica", id, "silent_for_more_than", l.ttl)
@@ -100,8 +138,16 @@ func (l *Liveness) Teardown(ctx context.Context) error {
 	if err := l.destroyGroups(ctx, l.replica); err != nil {
 		return err
 	}
-	if err := l.client.ZRem(ctx, l.layout.Replicas(), l.replica).Err(); err != nil {
+	return l.forget(ctx, l.replica)
+}
+
+// forget removes replica from the replicas set and deletes its hash.
+func (l *Liveness) forget(ctx context.Context, replica string) error {
+	if err := l.client.ZRem(ctx, l.layout.Replicas(), replica).Err(); err != nil {
 		return fmt.Errorf("zrem %s: %w", l.layout.Replicas(), err)
+	}
+	if err := l.client.Del(ctx, ReplicaKey(l.layout, replica)).Err(); err != nil {
+		return fmt.Errorf("del %s: %w", ReplicaKey(l.layout, replica), err)
 	}
 	return nil
 }

@@ -48,15 +48,29 @@ type subscription struct {
 // kept out of the lists of that kind's concrete channels, so Publish never
 // needs to check for duplicates.
 type Hub struct {
+	// Reads is the replica's budget of history reads per user.
+	Reads *Budget
+
 	mu    sync.RWMutex
 	subs  map[Subscriber]*subscription
 	byCh  map[event.Channel][]Subscriber
 	byKnd [event.NumKinds][]Subscriber
 }
 
+// The default budget of history reads per user (one read: one channel's
+// latest entry, or one page of its replay): a KIND:* snapshot of 20 000
+// symbols at once, then 5 000 reads a second.
+const (
+	ReadsPerSecond = 5000
+	ReadsBurst     = 20000
+)
+
 // New returns an empty hub.
 func New() *Hub {
-	return &Hub{subs: make(map[Subscriber]*subscription), byCh: make(map[event.Channel][]Subscriber)}
+	return &Hub{
+		Reads: NewBudget(ReadsPerSecond, ReadsBurst),
+		subs:  make(map[Subscriber]*subscription), byCh: make(map[event.Channel][]Subscriber),
+	}
 }
 
 // Subscribe adds channels (concrete or KIND:*) to s's subscriptions.

@@ -18,33 +18,31 @@ import (
 type Config struct {
 	config.Common
 
-	JWTSecret        string        `envconfig:"JWT_SECRET"`          // HS256 secret
-	JWTPublicKeyFile string        `envconfig:"JWT_PUBLIC_KEY_FILE"` // PEM, RS256/ES256
-	JWTIssuer        string        `envconfig:"JWT_ISSUER"`
-	JWTAudience      string        `envconfig:"JWT_AUDIENCE"`
-	JWTLeeway        time.Duration `envconfig:"JWT_LEEWAY" default:"5s"`
+	JWTSecret        string        `envconfig:"JWT_SECRET" desc:"HS256 secret of the tokens (also for publisher token)"`
+	JWTPublicKeyFile string        `envconfig:"JWT_PUBLIC_KEY_FILE" desc:"PEM public key or certificate for RS256 / ES256 tokens"`
+	JWTIssuer        string        `envconfig:"JWT_ISSUER" desc:"required iss of tokens, when set"`
+	JWTAudience      string        `envconfig:"JWT_AUDIENCE" desc:"required aud of tokens, when set"`
+	JWTLeeway        time.Duration `envconfig:"JWT_LEEWAY" default:"5s" desc:"clock skew allowed on exp, nbf, iat"`
 
-	Addr           string   `envconfig:"PUBLISHER_ADDR" default:":8080"`
-	ReplicaID      string   `envconfig:"PUBLISHER_REPLICA_ID"`      // default: host name
-	AllowedOrigins []string `envconfig:"PUBLISHER_ALLOWED_ORIGINS"` // empty: same host only; "*": any
+	Addr           string   `envconfig:"PUBLISHER_ADDR" default:":8080" desc:"WebSocket, health, metrics and demo page"`
+	ReplicaID      string   `envconfig:"PUBLISHER_REPLICA_ID" desc:"names the replica's consumer group (empty: the host name)"`
+	AllowedOrigins []string `envconfig:"PUBLISHER_ALLOWED_ORIGINS" desc:"comma list of browser origins scheme://host[:port], or *; empty: same host only"`
 
-	AuthTimeout     time.Duration `envconfig:"PUBLISHER_AUTH_TIMEOUT" default:"5s"`
-	Heartbeat       time.Duration `envconfig:"PUBLISHER_HEARTBEAT" default:"20s"`
-	MaxChannels     int           `envconfig:"PUBLISHER_MAX_CHANNELS" default:"1000"`
-	MaxConnsPerUser int           `envconfig:"PUBLISHER_MAX_CONNS_PER_USER" default:"10"`
-	MaxConns        int           `envconfig:"PUBLISHER_MAX_CONNS" default:"10000"`
-	RateLimit       float64       `envconfig:"PUBLISHER_RATE_LIMIT" default:"50"` // client frames/s
-	RateBurst       int           `envconfig:"PUBLISHER_RATE_BURST" default:"100"`
-	ReplicaTTL      time.Duration `envconfig:"PUBLISHER_REPLICA_TTL" default:"5m"`
-	QueueEvents     int           `envconfig:"PUBLISHER_QUEUE_EVENTS" default:"8192"`   // per connection
-	QueueBytes      int           `envconfig:"PUBLISHER_QUEUE_BYTES" default:"4194304"` // per connection
-	DrainTimeout    time.Duration `envconfig:"PUBLISHER_DRAIN_TIMEOUT" default:"10s"`
-	// StallAfter is how long a feed may have unread entries while its
-	// reader hands nothing on before the replica reports itself stalled.
-	StallAfter time.Duration `envconfig:"PUBLISHER_STALL_AFTER" default:"5s"`
+	AuthTimeout     time.Duration `envconfig:"PUBLISHER_AUTH_TIMEOUT" default:"5s" desc:"deadline of the first-frame auth"`
+	Heartbeat       time.Duration `envconfig:"PUBLISHER_HEARTBEAT" default:"20s" desc:"ping interval"`
+	MaxChannels     int           `envconfig:"PUBLISHER_MAX_CHANNELS" default:"1000" desc:"subscriptions per connection"`
+	MaxConnsPerUser int           `envconfig:"PUBLISHER_MAX_CONNS_PER_USER" default:"10" desc:"connections per user per replica (close 4009)"`
+	MaxConns        int           `envconfig:"PUBLISHER_MAX_CONNS" default:"10000" desc:"connections per replica (HTTP 503)"`
+	RateLimit       float64       `envconfig:"PUBLISHER_RATE_LIMIT" default:"50" desc:"client frames/s per connection"`
+	RateBurst       int           `envconfig:"PUBLISHER_RATE_BURST" default:"100" desc:"burst of client frames per connection"`
+	ReplicaTTL      time.Duration `envconfig:"PUBLISHER_REPLICA_TTL" default:"5m" desc:"silence after which a replica's groups are reaped"`
+	QueueEvents     int           `envconfig:"PUBLISHER_QUEUE_EVENTS" default:"8192" desc:"per-connection queue limit, events"`
+	QueueBytes      int           `envconfig:"PUBLISHER_QUEUE_BYTES" default:"4194304" desc:"per-connection queue limit, bytes"`
+	DrainTimeout    time.Duration `envconfig:"PUBLISHER_DRAIN_TIMEOUT" default:"10s" desc:"how long shutdown waits for connections"`
+	StallAfter      time.Duration `envconfig:"PUBLISHER_STALL_AFTER" default:"5s" desc:"unread feed entries with no reader progress for this long: stalled (/readyz 503)"`
 	// DebugAddr serves net/http/pprof when set (e.g. 127.0.0.1:6060); keep
 	// it off public interfaces.
-	DebugAddr string `envconfig:"PUBLISHER_DEBUG_ADDR"`
+	DebugAddr string `envconfig:"PUBLISHER_DEBUG_ADDR" desc:"serve net/http/pprof there (e.g. 127.0.0.1:6060); keep it private"`
 
 	// HTTP are the HTTP server's connection limits, DefaultHTTPLimits
 	// unless a test shortens them.

@@ -73,6 +73,9 @@ func (s *Server) Handler() http.Handler {
 	plain := http.NewServeMux()
 	obs.Mount(plain, s.reg, s.Ready)
 	plain.Handle("GET /", web.Handler())
+	plain.Handle("GET /tickwire.js", withCORS(web.Handler(), s.upgrader.CheckOrigin))
+	plain.Handle("GET /v1/history", s.history)
+	plain.Handle("OPTIONS /v1/history", s.history)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/stream", s.serveStream)

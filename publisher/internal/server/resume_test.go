@@ -110,7 +110,6 @@ func TestSubscribeRefusals(t *testing.T) {
 		{"since not listed", `{"op":"subscribe","channels":["trade:AAPL"],"since":{"trade:MSFT":"1-0"}}`, "bad_request", nil},
 		{"since wildcard", `{"op":"subscribe","channels":["trade:*"],"since":{"trade:*":"1-0"}}`, "bad_request", nil},
 		{"since bad id", `{"op":"subscribe","channels":["trade:AAPL"],"since":{"trade:AAPL":"yesterday"}}`, "bad_request", nil},
-		{"since future", `{"op":"subscribe","channels":["trade:AAPL"],"since":{"trade:AAPL":"99999999999999-0"}}`, "bad_request", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -43,6 +43,7 @@ type Server struct {
 	mon      *monitor.Monitor  // stall watchdog (watch.go)
 	refusals *monitor.Refusals // refused connections
 	opts     options
+	history  *historyService // GET /v1/history
 
 	// shutdown ends when draining starts: connections send 1001.
 	shutdown    context.Context
@@ -121,7 +122,9 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     originChecker(cfg.AllowedOrigins),
 	}
+	s.history = newHistoryService(client, layout, verifier.Verify, s.upgrader.CheckOrigin, log)
 	s.registerGauges()
+	s.live.CountConns(func() int { s.mu.Lock(); defer s.mu.Unlock(); return s.nconns }) // published with the heartbeat
 	return s, nil
 }
 

@@ -19,12 +19,13 @@ import (
 // files holds the page. The Node tests and the package.json beside them are
 // for development only and deliberately not embedded.
 //
-//go:embed static/index.html static/app.js static/tickwire.js static/style.css
+//go:embed static/index.html static/app.js static/chart.js static/tickwire.js static/style.css
 var files embed.FS
 
 // csp keeps the page to its own scripts and styles; connect-src allows the
-// WebSocket, which a client may point at another host.
-const csp = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; " +
+// WebSocket, which a client may point at another host, and HTTP to such a
+// host too: history, Server-Sent Events and the client's origin check.
+const csp = "default-src 'self'; connect-src 'self' ws: wss: http: https:; img-src 'self' data:; " +
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // asset is one embedded file, read once.
@@ -35,7 +36,7 @@ type asset struct {
 }
 
 // Handler returns the handler of the demo page: "/" is index.html, and
-// "/tickwire.js", "/app.js" and "/style.css" are the files beside it. Any
+// "/tickwire.js", "/app.js", "/chart.js" and "/style.css" are the files beside it. Any
 // other path is 404, any method but GET and HEAD 405. Every answer says
 // Cache-Control: no-cache with an ETag, so a browser revalidates cheaply and
 // never runs a stale client after a deploy.

@@ -43,7 +43,8 @@ func TestHandlerServesFiles(t *testing.T) {
 		{"/", "text/html", []string{`<script type="module" src="/app.js">`, `href="/style.css"`}, true, ""},
 		{"/index.html", "text/html", []string{`src="/app.js"`}, true, ""},
 		{"/tickwire.js", "text/javascript", []string{"export class TickwireClient"}, false, ""},
-		{"/app.js", "text/javascript", []string{"from './tickwire.js'"}, false, ""},
+		{"/app.js", "text/javascript", []string{"from './tickwire.js'", "from './chart.js'"}, false, ""},
+		{"/chart.js", "text/javascript", []string{"export class CandleChart"}, false, ""},
 		{"/style.css", "text/css", []string{"--bg"}, false, ""},
 	}
 	for _, tt := range tests {

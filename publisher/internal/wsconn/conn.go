@@ -55,10 +55,18 @@ type Config struct {
 	QueueBytes  int           // hard limit of queued event bytes per connection
 }
 
-// History reads what a subscribe needs from the channels' history.
+// History reads what a subscribe needs from the channels' history, page
+// by page (feed.History is the implementation).
 type History interface {
+	// Found reports, per channel, whether the entry since names is retained.
+	Found(ctx context.Context, since map[event.Channel]event.ID) (map[event.Channel]bool, error)
+	// Expand replaces wildcards by the known channels of their kind.
+	Expand(ctx context.Context, chs []event.Channel) ([]event.Channel, error)
+	// Latest returns the newest retained event of each concrete channel.
 	Latest(ctx context.Context, chs []event.Channel) ([]*hub.Message, error)
-	After(ctx context.Context, c event.Channel, since event.ID) ([]*hub.Message, bool, error)
+	// After returns up to n events of c after the id after; next is where
+	// to go on, done is true when nothing more is retained.
+	After(ctx context.Context, c event.Channel, after event.ID, n int) (msgs []*hub.Message, next event.ID, done bool, err error)
 }
 
 // Users counts connections per user; Acquire fails when the user has too
@@ -103,12 +111,13 @@ type Conn struct {
 	expiry   *time.Timer // fires token_expired; guarded by expiryMu
 	pinger   *time.Timer // sends a ping every heartbeat
 
-	// The writer runs only while there is something to write (and lingers a
-	// little after): an idle connection costs one goroutine, not two.
-	writing  atomic.Bool // a writer goroutine runs
-	wmu      sync.Mutex  // guards finished and the Add side of writers
-	finished bool        // Serve is ending: no writer may start
-	writers  sync.WaitGroup
+	w       *lazyWriter
+	aborted atomic.Bool // overflowed: the writer stops between frames
+
+	// Owned by the writer: a history page paid from the user's budget of
+	// reads, which may be read not before notBefore.
+	prepaid   bool
+	notBefore time.Time
 
 	readerDone chan struct{}
 	stats      connStats // for the close line and the writer check (observe.go)
@@ -129,18 +138,59 @@ func New(d *Deps, ws *websocket.Conn, ident *auth.Identity) *Conn {
 	if ident != nil {
 		c.ident = *ident
 	}
-	// Cut short a write blocked on a client that stopped reading. Setting
-	// a deadline is not I/O; the writer sees the abort between frames.
-	c.q.onAbort = func() { _ = ws.UnderlyingConn().SetWriteDeadline(time.Now()) }
-	c.q.notify = c.startWriter
+	c.w = newLazyWriter(c.writeLoop)
 	return c
 }
 
 // Deliver implements hub.Subscriber: it queues m without blocking.
-func (c *Conn) Deliver(m *hub.Message) bool { return c.q.deliver(m) }
+func (c *Conn) Deliver(m *hub.Message) bool {
+	wake, overflowed := c.q.deliver(m)
+	if overflowed {
+		c.abort()
+	}
+	return wake
+}
 
 // Wake implements hub.Subscriber: the writer takes what was delivered.
-func (c *Conn) Wake() { c.q.wakeUp() }
+func (c *Conn) Wake() {
+	c.q.wakeUp()
+	c.w.kick()
+}
+
+// abort cuts short a write blocked on a client that stopped reading: the
+// queue overflowed. Setting a deadline is not I/O; the writer sees the
+// abort between frames and closes 4008.
+func (c *Conn) abort() {
+	c.aborted.Store(true)
+	_ = c.ws.UnderlyingConn().SetWriteDeadline(time.Now())
+	c.w.kick()
+}
+
+// send queues a control frame for the writer.
+func (c *Conn) send(b []byte) {
+	c.q.frame(b)
+	c.w.kick()
+}
+
+// closeWith asks the writer to send what is queued, then close with code.
+func (c *Conn) closeWith(code CloseCode, text string) {
+	c.q.close(code, text)
+	c.w.kick()
+}
+
+// sendError queues an error frame and counts it. A bad_request is a
+// violation: the tenth closes the connection with 4000, after the frame.
+func (c *Conn) sendError(id, code, msg string, channels ...string) {
+	c.d.Metrics.Errors.WithLabelValues(code).Inc()
+	c.send(encode(errorFrame{Type: "error", ID: id, Code: code, Message: msg, Channels: channels}))
+	if code != CodeBadRequest {
+		return
+	}
+	c.bad++
+	if c.bad >= maxViolations {
+		c.closeWith(CloseProtocol, "too many malformed frames")
+	}
+}
 
 // Serve runs the connection until the client leaves, the connection is
 // closed for a reason of the protocol, or ctx ends (then the client gets
@@ -153,7 +203,7 @@ func (c *Conn) Serve(ctx context.Context, preAuthed bool) {
 	defer c.lifecycle()()
 	c.ws.SetReadLimit(MaxFrameSize)
 	stop := context.AfterFunc(ctx, func() {
-		c.q.close(CloseGoingAway, "server going away: reconnect and resume")
+		c.closeWith(CloseGoingAway, "server going away: reconnect and resume")
 	})
 	defer stop()
 	c.pinger = time.AfterFunc(c.d.Config.Heartbeat, c.ping)
@@ -163,12 +213,9 @@ func (c *Conn) Serve(ctx context.Context, preAuthed bool) {
 	}
 	c.readLoop()
 	close(c.readerDone)
-	c.q.close(closeGone, "")
+	c.closeWith(closeGone, "")
 
-	c.wmu.Lock()
-	c.finished = true
-	c.wmu.Unlock()
-	c.writers.Wait()
+	c.w.stop()
 	c.pinger.Stop()
 
 	_ = c.ws.Close()
@@ -177,26 +224,6 @@ func (c *Conn) Serve(ctx context.Context, preAuthed bool) {
 	if c.userHeld {
 		c.d.Users.Release(c.ident.Subject)
 	}
-}
-
-// startWriter starts the writer goroutine unless one runs. Called after
-// anything is queued, from any goroutine; it does not block.
-func (c *Conn) startWriter() {
-	if c.writing.Load() || !c.writing.CompareAndSwap(false, true) {
-		return
-	}
-	c.wmu.Lock()
-	if c.finished {
-		c.wmu.Unlock()
-		c.writing.Store(false)
-		return
-	}
-	c.writers.Add(1)
-	c.wmu.Unlock()
-	go func() {
-		defer c.writers.Done()
-		c.writeLoop()
-	}()
 }
 
 // ping sends a WebSocket ping (WriteControl may run beside the writer) and
@@ -259,12 +286,12 @@ func (c *Conn) readFailed(err error) {
 	}
 	if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() && !c.authed {
 		c.refused(monitor.RefusedAuthTimeout)
-		c.q.frame(errFrame("", CodeUnauthorized, "no auth frame within "+c.d.Config.AuthTimeout.String()))
-		c.q.close(CloseUnauthorized, "authentication timeout")
+		c.sendError("", CodeUnauthorized, "no auth frame within "+c.d.Config.AuthTimeout.String())
+		c.closeWith(CloseUnauthorized, "authentication timeout")
 		return
 	}
 	if websocket.IsCloseError(err, int(CloseTooBig)) || err == websocket.ErrReadLimit {
-		c.q.close(CloseTooBig, "frame too big")
+		c.closeWith(CloseTooBig, "frame too big")
 		return
 	}
 	c.log.Debug("connection read ended", "err", err)
@@ -287,13 +314,13 @@ func (c *Conn) allow() bool {
 	}
 	c.lastDrop = now
 	if now.Sub(c.overRate) > rateGrace {
-		c.q.frame(errFrame("", CodeRateLimited, "over the frame rate limit for too long"))
-		c.q.close(CloseRateLimited, "rate limited")
+		c.sendError("", CodeRateLimited, "over the frame rate limit for too long")
+		c.closeWith(CloseRateLimited, "rate limited")
 		return false
 	}
 	if now.Sub(c.lastRate) >= time.Second {
 		c.lastRate = now
-		c.q.frame(errFrame("", CodeRateLimited, "frame dropped: over the frame rate limit"))
+		c.sendError("", CodeRateLimited, "frame dropped: over the frame rate limit")
 	}
 	return false
 }
@@ -305,20 +332,14 @@ func (c *Conn) violation(id, msg string) {
 		c.refuse(id, "authenticate first: "+msg)
 		return
 	}
-	c.d.Metrics.Errors.WithLabelValues(CodeBadRequest).Inc()
-	c.q.frame(errFrame(id, CodeBadRequest, msg))
-	c.bad++
-	if c.bad >= maxViolations {
-		c.q.close(CloseProtocol, "too many malformed frames")
-	}
+	c.sendError(id, CodeBadRequest, msg)
 }
 
 // refuse answers an unauthenticated client with unauthorized and 4001.
 func (c *Conn) refuse(id, msg string) {
 	c.refused(monitor.RefusedUnauthorized, "why", msg)
-	c.d.Metrics.Errors.WithLabelValues(CodeUnauthorized).Inc()
-	c.q.frame(errFrame(id, CodeUnauthorized, msg))
-	c.q.close(CloseUnauthorized, "unauthorized")
+	c.sendError(id, CodeUnauthorized, msg)
+	c.closeWith(CloseUnauthorized, "unauthorized")
 }
 
 func (c *Conn) stopExpiry() {
@@ -342,6 +363,6 @@ func (c *Conn) armExpiry(exp time.Time) {
 }
 
 func (c *Conn) expired() {
-	c.q.frame(errFrame("", CodeTokenExpired, "token expired: send a fresh auth frame before exp"))
-	c.q.close(CloseUnauthorized, "token expired")
+	c.sendError("", CodeTokenExpired, "token expired: send a fresh auth frame before exp")
+	c.closeWith(CloseUnauthorized, "token expired")
 }

@@ -107,10 +107,6 @@ func encode(v any) []byte {
 	return b
 }
 
-func errFrame(id, code, msg string, channels ...string) []byte {
-	return encode(errorFrame{Type: "error", ID: id, Code: code, Message: msg, Channels: channels})
-}
-
 var (
 	eventsHead   = []byte(`{"type":"events","events":[`)
 	snapshotHead = []byte(`{"type":"snapshot","events":[`)

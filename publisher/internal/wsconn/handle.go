@@ -14,10 +14,6 @@ import (
 	"github.com/tickwire/tickwire/shared/event"
 )
 
-// maxFutureSkew is how far ahead of this replica's clock a since id may be
-// before it is refused as nonsense.
-const maxFutureSkew = time.Minute
-
 // handle dispatches one client text frame.
 func (c *Conn) handle(data []byte) {
 	f, err := parseFrame(data)
@@ -39,7 +35,7 @@ func (c *Conn) handle(data []byte) {
 	case "unsubscribe":
 		c.handleUnsubscribe(f)
 	case "ping":
-		c.q.frame(encode(pongFrame{Type: "pong", ID: f.ID}))
+		c.send(encode(pongFrame{Type: "pong", ID: f.ID}))
 	default:
 		c.violation(f.ID, fmt.Sprintf("unknown op %q: want auth, subscribe, unsubscribe or ping", clip(f.Op)))
 	}
@@ -65,17 +61,15 @@ func (c *Conn) handleAuth(f clientFrame) {
 		if !c.authed {
 			c.refused(monitor.AuthReason(err), "err", err)
 		}
-		c.d.Metrics.Errors.WithLabelValues(code).Inc()
-		c.q.frame(errFrame(f.ID, code, err.Error()))
+		c.sendError(f.ID, code, err.Error())
 		// A failed renewal leaves the current token in force until it expires.
 		if !c.authed {
-			c.q.close(CloseUnauthorized, "unauthorized")
+			c.closeWith(CloseUnauthorized, "unauthorized")
 		}
 		return
 	}
 	if c.authed && ident.Subject != c.ident.Subject {
-		c.d.Metrics.Errors.WithLabelValues(CodeUnauthorized).Inc()
-		c.q.frame(errFrame(f.ID, CodeUnauthorized, "token is for another user; open a new connection"))
+		c.sendError(f.ID, CodeUnauthorized, "token is for another user; open a new connection")
 		return
 	}
 	c.admit(ident, f.ID)
@@ -88,18 +82,20 @@ func (c *Conn) admit(ident auth.Identity, id string) {
 	if !c.authed {
 		if !c.d.Users.Acquire(ident.Subject) {
 			c.refused(monitor.RefusedUserLimit, "user", ident.Subject)
-			c.q.close(CloseTooManyConns, "too many connections for this user")
+			c.closeWith(CloseTooManyConns, "too many connections for this user")
 			return
 		}
 		c.userHeld = true
 		c.authed = true
 		_ = c.ws.SetReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
+		// Set once, before anything is queued: the writer and the ping
+		// timer read it. A renewal keeps the subject.
+		c.log = c.d.Log.With("user", ident.Subject)
 	}
 	c.ident = ident
-	c.log = c.d.Log.With("user", ident.Subject)
 	c.armExpiry(ident.Expires.Add(c.d.Config.Leeway))
 	cfg := c.d.Config
-	c.q.frame(encode(welcomeFrame{
+	c.send(encode(welcomeFrame{
 		Type: "welcome", ID: id, User: ident.Subject, Replica: cfg.Replica,
 		HeartbeatMs: cfg.Heartbeat.Milliseconds(), MaxChannels: cfg.MaxChannels,
 	}))
@@ -111,9 +107,17 @@ func (c *Conn) admit(ident auth.Identity, id string) {
 	}
 	if len(dropped) > 0 {
 		c.unsubscribe(dropped)
-		c.q.frame(encode(channelsFrame{Type: "unsubscribed", Channels: names(dropped)}))
+		c.send(encode(channelsFrame{Type: "unsubscribed", Channels: names(dropped)}))
 	}
 }
+
+// budgetWait is how long a subscribe waits for the user's budget of
+// history reads before it is refused with rate_limited.
+const budgetWait = 2 * time.Second
+
+// errOverBudget: the user's budget of history reads does not allow a
+// subscribe's reads within budgetWait.
+var errOverBudget = errors.New("over the budget of history reads")
 
 // request is a validated subscribe.
 type request struct {
@@ -123,10 +127,11 @@ type request struct {
 }
 
 // validate applies PROTOCOL.md's checks in order; the first that fails
-// names the code, and the error lists the offending channels.
-func (c *Conn) validate(f clientFrame) (request, []byte) {
+// names the code, and the error (sent here) lists the offending channels.
+func (c *Conn) validate(f clientFrame) (request, bool) {
 	if len(f.Channels) == 0 {
-		return request{}, c.errorFrame(f.ID, CodeBadRequest, `"channels" must be a non-empty array of channels`)
+		c.sendError(f.ID, CodeBadRequest, `"channels" must be a non-empty array of channels`)
+		return request{}, false
 	}
 	req := request{snapshot: f.Snapshot == nil || *f.Snapshot}
 	chs, bad, badMsg := parseChannels(f.Channels)
@@ -138,7 +143,8 @@ func (c *Conn) validate(f clientFrame) (request, []byte) {
 		}
 	}
 	if len(bad) > 0 {
-		return request{}, c.errorFrame(f.ID, CodeInvalidChannel, badMsg, bad...)
+		c.sendError(f.ID, CodeInvalidChannel, badMsg, bad...)
+		return request{}, false
 	}
 	var forbidden []string
 	for _, ch := range req.channels {
@@ -147,7 +153,8 @@ func (c *Conn) validate(f clientFrame) (request, []byte) {
 		}
 	}
 	if len(forbidden) > 0 {
-		return request{}, c.errorFrame(f.ID, CodeForbidden, "the token does not allow these channels", forbidden...)
+		c.sendError(f.ID, CodeForbidden, "the token does not allow these channels", forbidden...)
+		return request{}, false
 	}
 	var added []string
 	for _, ch := range req.channels {
@@ -157,50 +164,40 @@ func (c *Conn) validate(f clientFrame) (request, []byte) {
 	}
 	if len(c.subs)+len(added) > c.d.Config.MaxChannels {
 		msg := fmt.Sprintf("at most %d channels per connection; %d subscribed", c.d.Config.MaxChannels, len(c.subs))
-		return request{}, c.errorFrame(f.ID, CodeTooManyChannels, msg, added...)
+		c.sendError(f.ID, CodeTooManyChannels, msg, added...)
+		return request{}, false
 	}
 	if len(f.Since) > 0 {
 		req.since = make(map[event.Channel]event.ID, len(f.Since))
 		for k, v := range f.Since {
 			ch, err := event.ParseChannel(k)
 			if err != nil || ch.IsWildcard() || !seen[ch] {
-				return request{}, c.errorFrame(f.ID, CodeBadRequest, fmt.Sprintf("since %q: must name a concrete channel listed in \"channels\"", clip(k)))
+				c.sendError(f.ID, CodeBadRequest, fmt.Sprintf("since %q: must name a concrete channel listed in \"channels\"", clip(k)))
+				return request{}, false
 			}
 			id, err := event.ParseID(v)
 			if err != nil {
-				return request{}, c.errorFrame(f.ID, CodeBadRequest, fmt.Sprintf("since %s: %v", ch, err))
-			}
-			if id.Ms > uint64(time.Now().Add(maxFutureSkew).UnixMilli()) {
-				return request{}, c.errorFrame(f.ID, CodeBadRequest, fmt.Sprintf("since %s: id %s is in the future", ch, id))
+				c.sendError(f.ID, CodeBadRequest, fmt.Sprintf("since %s: %v", ch, err))
+				return request{}, false
 			}
 			req.since[ch] = id
 		}
 	}
-	return req, nil
-}
-
-func (c *Conn) errorFrame(id, code, msg string, channels ...string) []byte {
-	c.d.Metrics.Errors.WithLabelValues(code).Inc()
-	if code == CodeBadRequest {
-		c.bad++
-		if c.bad >= maxViolations {
-			defer c.q.close(CloseProtocol, "too many malformed frames")
-		}
-	}
-	return errFrame(id, code, msg, channels...)
+	return req, true
 }
 
 // handleSubscribe subscribes all of the request or nothing. New channels
-// are held back (live events wait) while their history is read, then the
-// replies go out in PROTOCOL.md's order: subscribed, gap, snapshot,
-// replayed events, and the held-back live events newer than all of them.
+// that need history are held back (their live events wait) from before
+// they are subscribed until their recovery ends. The replies go out in
+// PROTOCOL.md's order: subscribed and gap at once, then, page by page as
+// the client drains its queue, snapshot frames and replayed events, then
+// the held-back live events newer than all of them.
 func (c *Conn) handleSubscribe(f clientFrame) {
-	req, errb := c.validate(f)
-	if errb != nil {
-		c.q.frame(errb)
+	req, ok := c.validate(f)
+	if !ok {
 		return
 	}
-	var fresh, recover, snap []event.Channel
+	var fresh, held, snap []event.Channel
 	for _, ch := range req.channels {
 		if _, ok := c.subs[ch]; ok {
 			continue
@@ -209,32 +206,32 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 		_, hasSince := req.since[ch]
 		switch {
 		case hasSince:
-			recover = append(recover, ch)
+			held = append(held, ch)
 		case req.snapshot:
-			recover = append(recover, ch)
+			held = append(held, ch)
 			snap = append(snap, ch)
 		}
 	}
-	c.q.hold(recover)
+	c.q.hold(held)
 	c.d.Hub.Subscribe(c, fresh)
 
 	ctx, cancel := context.WithTimeout(context.Background(), historyTimeout)
 	defer cancel()
-	snapshot, replay, recovered, err := c.readHistory(ctx, req, fresh, snap)
-	if err != nil {
+	r, first, msgs, recovered, err := c.plan(ctx, req, fresh, snap)
+	if errors.Is(err, errOverBudget) {
 		c.d.Hub.Unsubscribe(c, fresh)
-		c.q.abandon(recover)
-		c.log.Warn("subscribe failed: history unavailable", "err", err)
-		c.q.frame(c.errorFrame(f.ID, CodeInternal, "history is unavailable right now; retry the subscribe"))
+		c.q.abandon(held)
+		c.sendError(f.ID, CodeRateLimited, "over this user's budget of history reads; retry the subscribe later")
 		return
 	}
-	// No snapshot for a channel resumed with since, or already delivered
-	// on this connection by another subscription: the latest event would
-	// jump over the ones between since (or the last one sent) and it.
-	snapshot = slices.DeleteFunc(snapshot, func(m *hub.Message) bool {
-		_, resumed := req.since[m.Event.Channel]
-		return resumed || c.covered(m.Event.Channel)
-	})
+	if err != nil {
+		c.d.Hub.Unsubscribe(c, fresh)
+		c.q.abandon(held)
+		c.log.Warn("subscribe failed: history unavailable", "err", err)
+		c.sendError(f.ID, CodeInternal, "history is unavailable right now; retry the subscribe")
+		return
+	}
+	r.hold = held
 	for _, ch := range fresh {
 		c.subs[ch] = struct{}{}
 	}
@@ -249,55 +246,86 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 		sort.Strings(gaps)
 		head = append(head, encode(channelsFrame{Type: "gap", Channels: gaps, Reason: "trimmed"}))
 	}
-	floor := make(map[event.Channel]event.ID, len(req.since))
-	for _, ch := range fresh {
-		if id, ok := req.since[ch]; ok {
-			floor[ch] = id
-		}
+	floor := make(map[event.Channel]event.ID, len(r.replay))
+	for _, cur := range r.replay {
+		floor[cur.ch] = cur.after
 	}
-	c.q.release(recover, head, floor, snapshot, replay)
+	c.q.begin(head, floor, r, first, msgs)
+	c.w.kick()
 }
 
-// readHistory reads the snapshot of snap and the replay of each fresh
-// channel with since.
-func (c *Conn) readHistory(ctx context.Context, req request, fresh, snap []event.Channel) (snapshot, replay []*hub.Message, recovered map[string]bool, err error) {
-	if len(snap) > 0 {
-		if snapshot, err = c.d.History.Latest(ctx, snap); err != nil {
-			return nil, nil, nil, err
-		}
-	}
+// plan reads what a recovery needs before it begins: whether each since
+// entry is still retained, the concrete channels of the snapshot, and the
+// first page of the snapshot (so that a subscribe whose history cannot be
+// read fails with internal, as a whole). No snapshot for a channel resumed with since, or already
+// delivered on this connection by another subscription: the latest event
+// would jump over the ones between since (or the last one sent) and it.
+func (c *Conn) plan(ctx context.Context, req request, fresh, snap []event.Channel) (r *recovery, first page, msgs []*hub.Message, recovered map[string]bool, err error) {
+	r = &recovery{sub: c.ident.Subject}
+	since := make(map[event.Channel]event.ID)
 	for _, ch := range fresh {
-		since, ok := req.since[ch]
-		if !ok {
-			continue
+		if id, ok := req.since[ch]; ok {
+			since[ch] = id
+			r.replay = append(r.replay, cursor{ch: ch, after: id})
 		}
-		msgs, found, err := c.d.History.After(ctx, ch, since)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		if recovered == nil {
-			recovered = make(map[string]bool)
-		}
-		recovered[ch.String()] = found
-		replay = append(replay, msgs...)
 	}
-	return snapshot, replay, recovered, nil
+	// The reads done here (since entries, the first snapshot page) are
+	// paid from the user's budget before they are done; the reader waits
+	// for it a little, which slows a client that asks for too much.
+	cost := len(since)
+	if len(snap) > 0 {
+		cost += snapshotPage
+	}
+	wctx, wcancel := context.WithTimeout(ctx, budgetWait)
+	defer wcancel()
+	if err := c.d.Hub.Reads.Wait(wctx, c.ident.Subject, cost); err != nil {
+		return nil, page{}, nil, nil, errOverBudget
+	}
+	found, err := c.d.History.Found(ctx, since)
+	if err != nil {
+		return nil, page{}, nil, nil, err
+	}
+	for ch, ok := range found {
+		if recovered == nil {
+			recovered = make(map[string]bool, len(found))
+		}
+		recovered[ch.String()] = ok
+	}
+	if len(snap) == 0 {
+		return r, page{}, nil, recovered, nil
+	}
+	concrete, err := c.d.History.Expand(ctx, snap)
+	if err != nil {
+		return nil, page{}, nil, nil, err
+	}
+	r.snap = slices.DeleteFunc(concrete, func(ch event.Channel) bool {
+		_, resumed := req.since[ch]
+		return resumed || c.covered(ch)
+	})
+	if len(r.snap) == 0 {
+		return r, page{}, nil, recovered, nil
+	}
+	first = r.next(snapshotPage)
+	if msgs, err = c.d.History.Latest(ctx, first.snap); err != nil {
+		return nil, page{}, nil, nil, err
+	}
+	return r, first, msgs, recovered, nil
 }
 
 // handleUnsubscribe removes channels; ones not subscribed are acknowledged
 // all the same.
 func (c *Conn) handleUnsubscribe(f clientFrame) {
 	if len(f.Channels) == 0 {
-		c.q.frame(c.errorFrame(f.ID, CodeBadRequest, `"channels" must be a non-empty array of channels`))
+		c.sendError(f.ID, CodeBadRequest, `"channels" must be a non-empty array of channels`)
 		return
 	}
 	chs, bad, badMsg := parseChannels(f.Channels)
 	if len(bad) > 0 {
-		c.q.frame(c.errorFrame(f.ID, CodeInvalidChannel, badMsg, bad...))
+		c.sendError(f.ID, CodeInvalidChannel, badMsg, bad...)
 		return
 	}
 	c.unsubscribe(chs)
-	c.q.frame(encode(channelsFrame{Type: "unsubscribed", ID: f.ID, Channels: names(chs)}))
+	c.send(encode(channelsFrame{Type: "unsubscribed", ID: f.ID, Channels: names(chs)}))
 }
 
 // covered reports whether the connection's subscriptions already include
@@ -315,6 +343,15 @@ func (c *Conn) unsubscribe(chs []event.Channel) {
 	for _, ch := range chs {
 		delete(c.subs, ch)
 	}
+	// What a recovery would still send of them is not wanted any more,
+	// unless another subscription covers it.
+	named := make(map[event.Channel]bool, len(chs))
+	for _, ch := range chs {
+		named[ch] = true
+	}
+	c.q.drop(func(ch event.Channel) bool {
+		return (named[ch] || named[event.Channel{Kind: ch.Kind, Symbol: event.Wildcard}]) && !c.covered(ch)
+	})
 }
 
 // parseChannels parses a frame's channel list: the channels that parse, the

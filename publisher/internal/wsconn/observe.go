@@ -110,7 +110,7 @@ func (c *Conn) stalledWriter() bool {
 	}
 	c.d.Metrics.Stalls.Inc()
 	c.log.Warn("writer made no progress for a heartbeat with events queued; closing", "remote", c.ws.RemoteAddr().String(), "heartbeat", c.d.Config.Heartbeat)
-	c.q.close(closeGone, "writer stalled")
+	c.closeWith(closeGone, "writer stalled")
 	_ = c.ws.Close()
 	return true
 }

@@ -1,132 +1,112 @@
 package wsconn
 
 import (
+	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/tickwire/tickwire/publisher/internal/hub"
 	"github.com/tickwire/tickwire/shared/event"
 )
 
 // item is one entry of the outbound queue: an event (msg), or an encoded
-// control frame (frame) when msg is nil.
+// frame (frame) when msg is nil. A snapshot frame carries events: their
+// number is in events, and they count toward the limits.
 type item struct {
-	msg   *hub.Message
-	frame []byte
+	msg    *hub.Message
+	frame  []byte
+	events int
 }
 
 // queue is a connection's bounded outbound queue, filled by the hub (from
-// the feed readers) and by the connection's reader, drained by its writer.
-// Its mutex guards only memory; nothing blocks while holding it.
+// the feed readers), by the connection's reader and by the history pages
+// of its recoveries, drained by its writer. Its mutex guards only memory;
+// nothing blocks while holding it, and it calls nothing outside: its
+// methods report what the connection must do (wake the writer, cut a
+// write short).
 //
-// Overflow policy, in order: above the high-water mark a quote or bar
-// replaces the queued event of its channel (conflation: a late client sees
-// the latest price, not every price); a live event that still does not fit
-// under the hard limits (count or bytes) closes the connection with 4008
+// Everything queued counts toward the limits (count and bytes), live
+// events as well as replayed and snapshot ones; control frames are few and
+// small and do not. Overflow policy, in order: above the high-water mark a
+// quote or bar replaces the queued event of its channel (conflation: a
+// late client sees the latest price, not every price); a live event that
+// still does not fit under the hard limits closes the connection with 4008
 // and the queue is emptied, because a trade would otherwise be lost
-// silently. The client then resumes from history with since.
+// silently. The client then resumes from history with since. History is
+// queued only when there is room (see room), so history alone never
+// overflows: a client that stops reading stops the reading of history.
 //
 // Channels being recovered (subscribe with snapshot or since) hold their
-// live events back until release, which queues the history first.
+// live events back until their recovery ends; held events are bounded by
+// the same limits, and overflowing them closes 4008 too.
 // The queue also keeps the last id queued per channel and never queues an
 // event that is not newer: per channel, ids only grow and nothing repeats.
 type queue struct {
 	maxItems  int
 	maxBytes  int
 	highWater int
-	wake      chan struct{} // capacity 1: wakes a lingering writer
-	// notify (if set) is called after anything is queued, without the lock:
-	// it makes sure a writer runs.
-	notify func()
-	// aborted is set on overflow, for the writer to see between frames;
-	// onAbort (if set) is called once then, without the lock, to cut short
-	// a write in progress.
-	aborted atomic.Bool
-	onAbort func()
 
-	mu    sync.Mutex
-	items []item
-	spare []item
-	bytes int
-	// replayed and replayedBytes are the part of items and bytes that is
-	// replayed history: it does not count against the limits, which are
-	// for live events a client has not kept up with.
-	replayed      int
-	replayedBytes int
-	conflate      map[event.Channel]int       // index in items of the latest quote/bar, above high water
-	last          map[event.Channel]*event.ID // pointers: one lookup per delivery
-	recovering    map[event.Channel]struct{}  // concrete, or KIND:* for a kind
-	held          []*hub.Message
-	dirty         bool      // delivered since the last wake-up; a Wake is due
-	closeCode     CloseCode // once set, nothing more is queued
-	closeText     string
+	mu         sync.Mutex
+	items      []item
+	spare      []item
+	events     int                         // events in items (snapshot frames count their events)
+	bytes      int                         // bytes of those events
+	conflate   map[event.Channel]int       // index in items of the latest quote/bar, above high water
+	last       map[event.Channel]*event.ID // pointers: one lookup per delivery
+	recovering map[event.Channel]int       // concrete, or KIND:* for a kind: recoveries holding it
+	held       []*hub.Message
+	heldBytes  int
+	jobs       []*recovery // FIFO: the oldest is read first
+	dirty      bool        // delivered since the last wake-up; a Wake is due
+	closeCode  CloseCode   // once set, nothing more is queued
+	closeText  string
 }
 
 func newQueue(maxItems, maxBytes int) *queue {
-	return &queue{
-		maxItems:  maxItems,
-		maxBytes:  maxBytes,
-		highWater: maxItems / 2,
-		wake:      make(chan struct{}, 1),
-	}
-}
-
-func (q *queue) signal() {
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-	if q.notify != nil {
-		q.notify()
-	}
+	return &queue{maxItems: maxItems, maxBytes: maxBytes, highWater: maxItems / 2}
 }
 
 // pending reports whether the writer has something to do.
 func (q *queue) pending() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.items) > 0 || q.closeCode != 0
+	return len(q.items) > 0 || len(q.jobs) > 0 || q.closeCode != 0
 }
 
-// deliver queues a live event. Called by the hub; never blocks. It does
-// not wake the writer: it reports whether a wakeUp is due, which the hub
-// calls once after queuing a whole batch.
-func (q *queue) deliver(m *hub.Message) (wake bool) {
+// deliver queues a live event. Called by the hub; never blocks. It reports
+// whether a wake-up is due (the hub wakes once after queuing a whole
+// batch), and whether the queue overflowed just now: then a write in
+// progress must be cut short.
+func (q *queue) deliver(m *hub.Message) (wake, overflowed bool) {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	if q.closeCode != 0 {
-		q.mu.Unlock()
-		return false
+		return false, false
 	}
 	queued := false
 	if len(q.recovering) > 0 && q.isRecovering(m.Event.Channel) {
-		if len(q.held) >= q.maxItems {
+		if len(q.held) >= q.maxItems || q.heldBytes+len(m.Wire) > q.maxBytes {
 			q.overflow()
 		} else {
 			q.held = append(q.held, m)
+			q.heldBytes += len(m.Wire)
 		}
 	} else {
 		queued = q.pushLive(m)
 	}
-	aborted := q.closeCode == CloseSlowConsumer
+	if q.closeCode == CloseSlowConsumer {
+		return false, true
+	}
 	if queued && !q.dirty {
 		q.dirty, wake = true, true
 	}
-	q.mu.Unlock()
-	if aborted {
-		if q.onAbort != nil {
-			q.onAbort()
-		}
-		q.signal()
-	}
-	return wake
+	return wake, false
 }
 
-// wakeUp makes the writer take what deliver queued.
+// wakeUp ends a batch of deliveries: the writer must take them.
 func (q *queue) wakeUp() {
 	q.mu.Lock()
 	q.dirty = false
 	q.mu.Unlock()
-	q.signal()
 }
 
 // pushLive queues m under the overflow policy; it reports whether anything
@@ -139,8 +119,7 @@ func (q *queue) pushLive(m *hub.Message) bool {
 	}
 	size := len(m.Wire)
 	conflatable := ch.Kind == event.KindQuote || ch.Kind == event.KindBar
-	live := len(q.items) - q.replayed
-	if conflatable && live >= q.highWater {
+	if conflatable && q.events >= q.highWater {
 		if i, ok := q.conflate[ch]; ok {
 			q.bytes += size - len(q.items[i].msg.Wire)
 			q.items[i].msg = m
@@ -148,33 +127,33 @@ func (q *queue) pushLive(m *hub.Message) bool {
 			return false // already counted as waiting
 		}
 	}
-	if live >= q.maxItems || q.bytes-q.replayedBytes+size > q.maxBytes {
+	if q.events >= q.maxItems || q.bytes+size > q.maxBytes {
 		q.overflow()
 		return true
 	}
-	if conflatable && live >= q.highWater {
+	if conflatable && q.events >= q.highWater {
 		if q.conflate == nil {
 			q.conflate = make(map[event.Channel]int)
 		}
 		q.conflate[ch] = len(q.items)
 	}
 	q.items = append(q.items, item{msg: m})
+	q.events++
 	q.bytes += size
 	q.advance(last, ch, m.Event.ID)
 	return true
 }
 
-// pushHistory queues a replayed event: subject to the id order, not to the
-// limits (history is bounded by its own length). q.mu is held.
+// pushHistory queues a replayed event, subject to the id order. Its room
+// was checked before its page was read. q.mu is held.
 func (q *queue) pushHistory(m *hub.Message) {
 	ch := m.Event.Channel
 	if last := q.last[ch]; last != nil && !last.Less(m.Event.ID) {
 		return
 	}
 	q.items = append(q.items, item{msg: m})
+	q.events++
 	q.bytes += len(m.Wire)
-	q.replayed++
-	q.replayedBytes += len(m.Wire)
 	q.setLast(ch, m.Event.ID)
 }
 
@@ -197,17 +176,17 @@ func (q *queue) advance(last *event.ID, ch event.Channel, id event.ID) {
 	q.last[ch] = p
 }
 
-// overflow drops everything queued and closes with 4008. q.mu is held.
+// overflow drops everything queued and held and closes with 4008. q.mu is
+// held.
 func (q *queue) overflow() {
 	clear(q.items)
 	q.items = q.items[:0]
 	clear(q.held)
-	q.held = nil
-	q.bytes = 0
-	q.replayed, q.replayedBytes = 0, 0
+	q.held, q.heldBytes = nil, 0
+	q.jobs = nil
+	q.events, q.bytes = 0, 0
 	clear(q.conflate)
 	q.closeCode, q.closeText = CloseSlowConsumer, "slow consumer: resume with since"
-	q.aborted.Store(true)
 }
 
 func (q *queue) isRecovering(c event.Channel) bool {
@@ -226,7 +205,6 @@ func (q *queue) frame(b []byte) {
 		q.items = append(q.items, item{frame: b})
 	}
 	q.mu.Unlock()
-	q.signal()
 }
 
 // close asks the writer to send what is queued, then close with code. The
@@ -235,9 +213,9 @@ func (q *queue) close(code CloseCode, text string) {
 	q.mu.Lock()
 	if q.closeCode == 0 {
 		q.closeCode, q.closeText = code, text
+		q.jobs = nil
 	}
 	q.mu.Unlock()
-	q.signal()
 }
 
 // closing reports whether a close has been asked for.
@@ -247,27 +225,55 @@ func (q *queue) closing() bool {
 	return q.closeCode != 0
 }
 
-// hold marks channels as recovering: their live events wait until release.
+// hold marks channels as recovering: their live events wait until the
+// recovery that holds them ends.
 func (q *queue) hold(chs []event.Channel) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.recovering == nil {
-		q.recovering = make(map[event.Channel]struct{})
+		q.recovering = make(map[event.Channel]int)
 	}
 	for _, c := range chs {
-		q.recovering[c] = struct{}{}
+		q.recovering[c]++
 	}
 }
 
-// release ends the recovery of chs: it queues the frames in head (subscribed,
-// gap), then a snapshot frame of snap (those newer than anything sent on
-// their channel; omitted when none is), then replay, then the live events
-// held back meanwhile that are newer still. since raises the floor of a
-// channel's ids to what the client has already seen.
-func (q *queue) release(chs []event.Channel, head [][]byte, since map[event.Channel]event.ID, snap, replay []*hub.Message) {
+// unhold ends the hold of chs (once per hold), then queues the held
+// events no longer recovering. q.mu is held.
+func (q *queue) unhold(chs []event.Channel) {
+	for _, c := range chs {
+		if q.recovering[c] <= 1 {
+			delete(q.recovering, c)
+		} else {
+			q.recovering[c]--
+		}
+	}
+	kept := q.held[:0]
+	bytes := 0
+	for _, m := range q.held {
+		if q.isRecovering(m.Event.Channel) {
+			kept = append(kept, m)
+			bytes += len(m.Wire)
+			continue
+		}
+		q.pushLive(m)
+		if q.closeCode != 0 {
+			return // overflow (4008) emptied the queue and held
+		}
+	}
+	clear(q.held[len(kept):])
+	q.held, q.heldBytes = kept, bytes
+}
+
+// begin queues the frames in head (subscribed, gap), raises the floor of
+// the channels in since to what the client has already seen, queues first
+// (the first snapshot page of r, read with the subscribe), and queues r,
+// whose other pages the writer reads as room allows. An empty r ends at
+// once.
+func (q *queue) begin(head [][]byte, since map[event.Channel]event.ID, r *recovery, first page, msgs []*hub.Message) {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	if q.closeCode != 0 {
-		q.mu.Unlock()
 		return
 	}
 	for _, b := range head {
@@ -278,56 +284,140 @@ func (q *queue) release(chs []event.Channel, head [][]byte, since map[event.Chan
 			q.setLast(c, id)
 		}
 	}
-	if fresh := q.newer(snap); len(fresh) > 0 {
-		q.items = append(q.items, item{frame: appendSnapshot(nil, fresh)})
-		for _, m := range fresh {
-			q.setLast(m.Event.Channel, m.Event.ID)
-		}
+	if first.r == r {
+		q.pushSnapshot(first, msgs)
 	}
-	for _, m := range replay {
-		q.pushHistory(m)
+	if r.done() {
+		q.unhold(r.hold)
+		return
 	}
-	for _, c := range chs {
-		delete(q.recovering, c)
-	}
-	q.releaseHeld()
-	q.mu.Unlock()
-	q.signal()
+	q.jobs = append(q.jobs, r)
 }
 
-// abandon ends the recovery of chs without queuing anything: their
-// subscription failed.
+// abandon ends the hold of chs without queuing anything: their
+// subscription failed before its recovery began.
 func (q *queue) abandon(chs []event.Channel) {
 	q.mu.Lock()
-	for _, c := range chs {
-		delete(q.recovering, c)
-	}
-	kept := q.held[:0]
-	for _, m := range q.held {
-		if q.isRecovering(m.Event.Channel) {
-			kept = append(kept, m)
-		}
-	}
-	clear(q.held[len(kept):])
-	q.held = kept
-	q.mu.Unlock()
+	defer q.mu.Unlock()
+	q.unhold(chs)
 }
 
-// releaseHeld queues the held events no longer recovering. q.mu is held.
-func (q *queue) releaseHeld() {
-	kept := q.held[:0]
-	for _, m := range q.held {
-		if q.isRecovering(m.Event.Channel) {
-			kept = append(kept, m)
+// room returns the next page of the oldest recovery to read, if the
+// queue has room for it: history is read only while the queue is below its
+// high-water mark (events and bytes), so a client that does not read stops
+// the reading. A recovery with nothing left is ended on the way.
+func (q *queue) room() (page, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.jobs) > 0 && q.jobs[0].done() {
+		// The held-back events (within the limits) are queued when it
+		// ends: only once the writer has drained the queue, so that they
+		// fit whatever the last page brought.
+		if q.events > 0 && (q.events+len(q.held) > q.maxItems || q.bytes+q.heldBytes > q.maxBytes) {
+			return page{}, false
+		}
+		q.endJob()
+	}
+	if len(q.jobs) == 0 || q.closeCode != 0 {
+		return page{}, false
+	}
+	n := q.highWater - q.events
+	if n < min(minPage, max(q.highWater/2, 1)) || q.bytes > q.maxBytes/2 {
+		return page{}, false
+	}
+	return q.jobs[0].next(n), true
+}
+
+// endJob ends the oldest recovery. q.mu is held.
+func (q *queue) endJob() {
+	r := q.jobs[0]
+	q.jobs[0] = nil
+	q.jobs = q.jobs[1:]
+	q.unhold(r.hold)
+}
+
+// snapshotPage queues msgs, read for p, as one snapshot frame: those of
+// channels still wanted (not unsubscribed meanwhile) and newer than
+// anything sent on their channel (none: no frame).
+func (q *queue) snapshotPage(p page, msgs []*hub.Message) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closeCode != 0 || len(q.jobs) == 0 || q.jobs[0] != p.r {
+		return
+	}
+	q.pushSnapshot(p, msgs)
+}
+
+// pushSnapshot is snapshotPage with q.mu held.
+func (q *queue) pushSnapshot(p page, msgs []*hub.Message) {
+	r := p.r
+	read := make(map[event.Channel]bool, len(p.snap))
+	for _, c := range p.snap {
+		read[c] = false
+	}
+	rest := r.snap[:0]
+	for _, c := range r.snap {
+		if _, ok := read[c]; ok {
+			read[c] = true // still wanted
 			continue
 		}
-		q.pushLive(m)
-		if q.closeCode != 0 {
-			return // overflow (4008) emptied the queue and held
+		rest = append(rest, c)
+	}
+	clear(r.snap[len(rest):])
+	r.snap = rest
+	fresh := q.newer(msgs)
+	fresh = slices.DeleteFunc(fresh, func(m *hub.Message) bool { return !read[m.Event.Channel] })
+	if len(fresh) == 0 {
+		return
+	}
+	b := appendSnapshot(nil, fresh)
+	q.items = append(q.items, item{frame: b, events: len(fresh)})
+	q.events += len(fresh)
+	q.bytes += len(b)
+	for _, m := range fresh {
+		q.setLast(m.Event.Channel, m.Event.ID)
+	}
+}
+
+// replayPage queues msgs, the page p of a replayed channel, and moves its
+// cursor to next, or past the channel when done. A page of a channel
+// unsubscribed meanwhile is dropped.
+func (q *queue) replayPage(p page, msgs []*hub.Message, next event.ID, done bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	r := p.r
+	if q.closeCode != 0 || len(q.jobs) == 0 || q.jobs[0] != r || len(r.replay) == 0 || r.replay[0] != p.replay {
+		return
+	}
+	for _, m := range msgs {
+		q.pushHistory(m)
+	}
+	if done {
+		r.replay = r.replay[1:]
+	} else {
+		r.replay[0].after = next
+	}
+}
+
+// drop forgets what recoveries would still send of the channels gone
+// reports (unsubscribed): their history and their held-back live events.
+// gone must only look at its argument; it runs under the queue's lock.
+func (q *queue) drop(gone func(event.Channel) bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, r := range q.jobs {
+		r.drop(gone)
+	}
+	kept := q.held[:0]
+	bytes := 0
+	for _, m := range q.held {
+		if !gone(m.Event.Channel) {
+			kept = append(kept, m)
+			bytes += len(m.Wire)
 		}
 	}
 	clear(q.held[len(kept):])
-	q.held = kept
+	q.held, q.heldBytes = kept, bytes
 }
 
 // newer returns the messages of msgs newer than the last queued on their
@@ -349,8 +439,7 @@ func (q *queue) take() ([]item, CloseCode, string) {
 	defer q.mu.Unlock()
 	items := q.items
 	q.items, q.spare = q.spare[:0], nil
-	q.bytes = 0
-	q.replayed, q.replayedBytes = 0, 0
+	q.events, q.bytes = 0, 0
 	clear(q.conflate)
 	return items, q.closeCode, q.closeText
 }

@@ -69,12 +69,13 @@ func TestQueueConflatesQuotesAboveHighWater(t *testing.T) {
 func TestQueueOverflowOnTradesCloses4008(t *testing.T) {
 	q := newQueue(8, 1<<20)
 	aborted := 0
-	q.onAbort = func() { aborted++ }
 	for i := uint64(1); i <= 9; i++ {
-		q.deliver(msg(t, "trade:A", i))
+		if _, over := q.deliver(msg(t, "trade:A", i)); over {
+			aborted++
+		}
 	}
 	items, code, _ := q.take()
-	if code != CloseSlowConsumer || len(items) != 0 || aborted != 1 || !q.aborted.Load() {
+	if code != CloseSlowConsumer || len(items) != 0 || aborted != 1 {
 		t.Fatalf("code %d items %d aborted %d: want 4008, emptied, aborted once", code, len(items), aborted)
 	}
 	q.deliver(msg(t, "trade:A", 10))
@@ -98,6 +99,8 @@ func TestQueueHoldAndRelease(t *testing.T) {
 	q := newQueue(100, 1<<20)
 	a := event.Channel{Kind: event.KindTrade, Symbol: "A"}
 	wild := event.Channel{Kind: event.KindQuote, Symbol: event.Wildcard}
+	x := event.Channel{Kind: event.KindQuote, Symbol: "X"}
+	y := event.Channel{Kind: event.KindQuote, Symbol: "Y"}
 	q.hold([]event.Channel{a, wild})
 	q.deliver(msg(t, "trade:A", 5)) // held
 	q.deliver(msg(t, "trade:A", 7)) // held
@@ -106,10 +109,22 @@ func TestQueueHoldAndRelease(t *testing.T) {
 	if got := ids(mustTake(q)); len(got) != 1 || got[0] != "trade:B@1-0" {
 		t.Fatalf("before release got %v, want only trade:B", got)
 	}
+	r := &recovery{hold: []event.Channel{a, wild}, snap: []event.Channel{x, y}, replay: []cursor{{ch: a, after: event.ID{Ms: 3}}}}
+	q.begin([][]byte{[]byte("S")}, map[event.Channel]event.ID{a: {Ms: 3}}, r, page{}, nil)
 	snap := []*hub.Message{msg(t, "quote:X", 2), msg(t, "quote:Y", 9)}
-	replay := []*hub.Message{msg(t, "trade:A", 4), msg(t, "trade:A", 5)}
-	since := map[event.Channel]event.ID{a: {Ms: 3}}
-	q.release([]event.Channel{a, wild}, [][]byte{[]byte("S")}, since, snap, replay)
+	p, ok := q.room()
+	if !ok || len(p.snap) != 2 {
+		t.Fatalf("first page %+v %v, want the snapshot of 2 channels", p, ok)
+	}
+	q.snapshotPage(p, snap)
+	p, ok = q.room()
+	if !ok || p.replay.ch != a {
+		t.Fatalf("second page %+v %v, want the replay of trade:A", p, ok)
+	}
+	q.replayPage(p, []*hub.Message{msg(t, "trade:A", 4), msg(t, "trade:A", 5)}, event.ID{Ms: 5}, true)
+	if _, ok := q.room(); ok {
+		t.Fatal("a page after the recovery ended")
+	}
 	got := ids(mustTake(q))
 	want := []string{
 		"frame:S",

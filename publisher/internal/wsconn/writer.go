@@ -11,36 +11,26 @@ import (
 // before its goroutine ends; under load it never ends.
 const idleLinger = 2 * time.Second
 
-// writeLoop is the connection's only writer of data frames, started by
-// startWriter. It writes all that is queued (consecutive events as one
-// events frame), and ends after writing a close frame, failing to write, or
-// finding nothing to write for idleLinger.
+// writeLoop is the connection's only writer of data frames, run by its
+// lazyWriter. It reads history pages of recoveries as the queue has room,
+// writes all that is queued (consecutive events as one events frame), and
+// ends after writing a close frame, failing to write, or finding nothing
+// to do for idleLinger.
 func (c *Conn) writeLoop() {
 	var buf []byte
-	var linger *time.Timer
-	defer func() {
-		if linger != nil {
-			linger.Stop()
-		}
-	}()
 	for {
+		wait := c.fill()
 		items, code, text := c.q.take()
 		if len(items) == 0 && code == 0 {
-			if linger == nil {
-				linger = time.NewTimer(idleLinger)
-			} else {
-				linger.Reset(idleLinger)
-			}
-			select {
-			case <-c.q.wake:
+			switch {
+			case wait > 0: // a recovery waits for the user's read budget
+				c.w.wait(wait)
 				continue
-			case <-linger.C:
-			}
-			// Give up the role, then look once more: whoever queued
-			// after our last look either saw writing false and started a
-			// writer, or left the item for this re-check.
-			c.writing.Store(false)
-			if c.q.pending() && c.writing.CompareAndSwap(false, true) {
+			case c.q.pending():
+				continue
+			case c.w.wait(idleLinger):
+				continue
+			case c.w.retire(c.q.pending):
 				continue
 			}
 			return
@@ -48,7 +38,7 @@ func (c *Conn) writeLoop() {
 		var err error
 		buf, err = c.writeItems(items, buf)
 		c.q.recycle(items)
-		if c.q.aborted.Load() {
+		if c.aborted.Load() {
 			c.finish(CloseSlowConsumer, "slow consumer: resume with since")
 			return
 		}
@@ -68,7 +58,7 @@ func (c *Conn) writeLoop() {
 // space, returned for reuse.
 func (c *Conn) writeItems(items []item, buf []byte) ([]byte, error) {
 	for i := 0; i < len(items); {
-		if c.q.aborted.Load() {
+		if c.aborted.Load() {
 			return buf, errAborted
 		}
 		if items[i].msg == nil {
@@ -125,7 +115,7 @@ func (c *Conn) finish(code CloseCode, text string) {
 		// The close frame queues behind the data the client did not read;
 		// it gets a short try, then the connection is dropped.
 		wait = closeGrace
-		c.log.Info("closing slow consumer", "user", c.ident.Subject)
+		c.log.Info("closing slow consumer")
 	}
 	msg := websocket.FormatCloseMessage(int(code), text)
 	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wait)); err != nil {

@@ -6,8 +6,12 @@
 // default this host), channels (comma list, default trade:*,quote:*,bar:*,
 // signal:*), resume=snapshot (after a reconnect, refresh wildcards with a
 // snapshot instead of resuming every channel seen; see tickwire.js),
-// auth=frame (send the token in a first frame).
+// auth=frame (send the token in a first frame), symbol (the chart's),
+// transport=sse|websocket (default auto), eventlog=1 (keep every event id
+// per channel in globalThis.tickwireLog, for the browser test). ws may be a
+// comma list of stream URLs: each reconnect tries the next.
 import { TickwireClient } from './tickwire.js';
+import { CandleChart } from './chart.js';
 
 const DEFAULT_CHANNELS = ['trade:*', 'quote:*', 'bar:*', 'signal:*'];
 const TAPE_ROWS = 40;
@@ -29,11 +33,31 @@ const compactFmt = new Intl.NumberFormat('en-US', { notation: 'compact', maximum
 const pad2 = (n) => (n < 10 ? '0' : '') + n;
 const pad3 = (n) => (n < 10 ? '00' : n < 100 ? '0' : '') + n;
 
+// fmtTime shows a time of today with milliseconds, and one of another day
+// (replayed data) with its date, so old timestamps do not pass for today's.
 function fmtTime(ms) {
+  if (typeof ms !== 'number' || !isFinite(ms)) return '–';
+  const d = new Date(ms);
+  const hms = pad2(d.getHours()) + ':' + pad2(d.getMinutes()) + ':' + pad2(d.getSeconds());
+  if (d.toDateString() !== new Date().toDateString()) {
+    return d.getFullYear() + '-' + pad2(d.getMonth() + 1) + '-' + pad2(d.getDate()) + ' ' + hms;
+  }
+  return hms + '.' + pad3(d.getMilliseconds());
+}
+
+// fmtClock is the time of day only, for the tape, the signals and the
+// table, where a date would crowd out the numbers; the header's data time
+// and each cell's tooltip carry the date.
+function fmtClock(ms) {
   if (typeof ms !== 'number' || !isFinite(ms)) return '–';
   const d = new Date(ms);
   return pad2(d.getHours()) + ':' + pad2(d.getMinutes()) + ':' + pad2(d.getSeconds()) + '.' + pad3(d.getMilliseconds());
 }
+
+// LIVE_LATENCY_MS bounds what is shown as latency: events whose ts is
+// further from now are replayed or from a clock that is off, and their
+// "latency" says nothing about the pipeline.
+const LIVE_LATENCY_MS = 60000;
 
 function fmtNum(x, dp) {
   return typeof x === 'number' && isFinite(x) ? x.toFixed(dp) : '–';
@@ -107,8 +131,11 @@ function apply(ev, live) {
       break;
     case 'bar':
       s.bar = d;
+      noteDayOpen(s, d);
+      if (sym === chartSym) chart.upsert(d);
       break;
     case 'signal':
+      if (sym === chartSym) chart.addSignal({ ts: ev.ts, signal: d.signal, price: d.price });
       signalsNew.push({ sym, ts: ev.ts, data: d, dp: s.dp });
       if (signalsNew.length > SIGNAL_ROWS) signalsNew = signalsNew.slice(-SIGNAL_ROWS);
       break;
@@ -117,13 +144,32 @@ function apply(ev, live) {
   schedule();
 }
 
+let newestTs = 0;
+const eventLog = param('eventlog') === '1' ? new Map() : null; // ch → ids
+if (eventLog) globalThis.tickwireLog = eventLog;
+
+function logEvent(ev) {
+  if (!eventLog) return;
+  if (!eventLog.has(ev.ch)) eventLog.set(ev.ch, []);
+  eventLog.get(ev.ch).push(ev.id);
+}
+
 function onEvent(ev) {
   eventsThisSecond++;
-  if (typeof ev.ts === 'number') sampleLatency(Date.now() - ev.ts);
+  logEvent(ev);
+  if (typeof ev.ts === 'number') {
+    sampleLatency(Date.now() - ev.ts);
+    if (ev.ts > newestTs) newestTs = ev.ts;
+  }
   apply(ev, true);
 }
 
 function onSnapshot({ events }) {
+  // Snapshot events are not logged: the log is of the events that follow
+  // each other (live and resumed), which a test compares with Redis.
+  for (const ev of events) {
+    if (typeof ev.ts === 'number' && ev.ts > newestTs) newestTs = ev.ts;
+  }
   const sorted = [...events].sort((a, b) => (a.ts || 0) - (b.ts || 0));
   for (const ev of sorted) apply(ev, false);
 }
@@ -154,7 +200,11 @@ function medianLatency() {
 function everySecond() {
   $('eps').textContent = intFmt.format(eventsThisSecond);
   eventsThisSecond = 0;
-  $('latency').textContent = fmtMs(medianLatency());
+  const med = medianLatency();
+  const live = med !== null && med > -5000 && med < LIVE_LATENCY_MS;
+  $('latency').textContent = live ? fmtMs(med) : med === null ? '–' : 'replay';
+  $('latency').title = live ? 'now − event ts, median over the last 5 s' : 'events are older than a minute (replayed data): no latency to show';
+  $('datatime').textContent = newestTs ? fmtTime(newestTs) : '–';
   latency.push({ seen: 0, samples: [] });
   while (latency.length > LATENCY_WINDOW_S) latency.shift();
 }
@@ -175,7 +225,7 @@ function draw() {
   if (signalsNew.length) drawSignals();
 }
 
-const COLS = ['sym', 'last', 'size', 'bid', 'ask', 'spread', 'sizes', 'bar', 'vol', 'updated', 'count'];
+const COLS = ['sym', 'last', 'chg', 'size', 'bid', 'ask', 'spread', 'sizes', 'vol', 'updated', 'count'];
 
 function createRow(s) {
   const tr = document.createElement('tr');
@@ -193,6 +243,8 @@ function createRow(s) {
   $('rows').insertBefore(tr, before ? before.cells[0].parentNode : null);
   $('empty').hidden = true;
   $('nsym').textContent = String(order.length);
+  tr.addEventListener('click', () => showSymbol(s.sym));
+  addSymbolOption(s.sym);
 }
 
 function set(s, i, text) {
@@ -207,21 +259,25 @@ function drawRow(s) {
   const dp = s.dp;
   set(s, 0, s.sym);
   set(s, 1, fmtNum(s.last, dp));
-  set(s, 2, fmtInt(s.size));
-  set(s, 3, fmtNum(s.bid, dp));
-  set(s, 4, fmtNum(s.ask, dp));
+  const chg = dayChange(s);
+  set(s, 2, chg === null ? '–' : (chg > 0 ? '+' : '') + chg.toFixed(2) + '%');
+  const chgCls = 'num chg' + (chg > 0 ? ' up' : chg < 0 ? ' down' : '');
+  if (s.cells[2].className !== chgCls) s.cells[2].className = chgCls;
+  set(s, 3, fmtInt(s.size));
+  set(s, 4, fmtNum(s.bid, dp));
+  set(s, 5, fmtNum(s.ask, dp));
   let spread = '–';
   if (typeof s.bid === 'number' && typeof s.ask === 'number') {
     const mid = (s.bid + s.ask) / 2;
-    spread = (s.ask - s.bid).toFixed(dp) + (mid > 0 ? ' · ' + (((s.ask - s.bid) / mid) * 1e4).toFixed(1) + ' bp' : '');
+    spread = mid > 0 ? (((s.ask - s.bid) / mid) * 1e4).toFixed(1) : '–';
   }
-  set(s, 5, spread);
-  set(s, 6, s.bidSize === undefined ? '–' : fmtInt(s.bidSize) + ' × ' + fmtInt(s.askSize));
+  set(s, 6, spread);
+  set(s, 7, s.bidSize === undefined ? '–' : compactFmt.format(s.bidSize) + '×' + compactFmt.format(s.askSize));
   const b = s.bar;
-  set(s, 7, b ? [b.open, b.high, b.low, b.close].map((x) => fmtNum(x, dp)).join(' / ') : '–');
   set(s, 8, b && typeof b.volume === 'number' ? compactFmt.format(b.volume) : '–');
-  set(s, 9, fmtTime(s.updated));
+  set(s, 9, fmtClock(s.updated));
   set(s, 10, intFmt.format(s.count));
+  s.cells[9].title = s.updated ? new Date(s.updated).toString() : '';
   if (s.flash) {
     // Two identical animations under two names: switching the name restarts
     // the flash without forcing a layout. The class stays after it ends.
@@ -231,6 +287,116 @@ function drawRow(s) {
   }
   const cls = 'num last ' + s.dir + (s.flashCls ? ' ' + s.flashCls : '');
   if (s.cells[1].className !== cls) s.cells[1].className = cls;
+  if (s.sym === chartSym) drawChartQuote(s);
+}
+
+// --- day change and the chart -------------------------------------------------
+
+// The day of a timestamp, in the page's time zone: replayed data keeps its
+// own days.
+const dayOf = (ms) => new Date(ms).toDateString();
+
+// noteDayOpen keeps the open of the first bar seen of each symbol's latest
+// day; dayRefFromHistory may replace it with the day's first retained bar.
+function noteDayOpen(s, bar) {
+  if (typeof bar.start !== 'number') return;
+  const day = dayOf(bar.start);
+  if (s.day !== day) {
+    s.day = day;
+    s.dayOpen = bar.open;
+    s.dayOpenAt = bar.start;
+  } else if (bar.start < s.dayOpenAt) {
+    s.dayOpen = bar.open;
+    s.dayOpenAt = bar.start;
+  }
+  if (!s.dayAsked) {
+    s.dayAsked = true;
+    dayRefFromHistory(s);
+  }
+}
+
+// dayRefFromHistory asks for the oldest retained bar (after=0-0, limit=1):
+// if it is of the same day, its open is the day's reference price. At most
+// DAY_REF_LOOKUPS symbols are asked, one at a time, to stay well inside the
+// server's per-user history rate.
+const DAY_REF_LOOKUPS = 12;
+let dayRefQueue = Promise.resolve();
+let dayRefAsked = 0;
+function dayRefFromHistory(s) {
+  if (dayRefAsked >= DAY_REF_LOOKUPS) return;
+  dayRefAsked++;
+  dayRefQueue = dayRefQueue.then(async () => {
+    try {
+      const { events } = await client.history('bar:' + s.sym, { after: '0-0', limit: 1 });
+      const b = events[0] && events[0].data;
+      if (b && typeof b.start === 'number' && dayOf(b.start) === s.day && b.start < s.dayOpenAt) {
+        s.dayOpen = b.open;
+        s.dayOpenAt = b.start;
+        dirty.add(s);
+        schedule();
+      }
+    } catch (err) {
+      log('day open of ' + s.sym + ' unknown: ' + err.code, 'warn');
+    }
+  });
+}
+
+function dayChange(s) {
+  if (typeof s.last !== 'number' || !(s.dayOpen > 0)) return null;
+  return ((s.last - s.dayOpen) / s.dayOpen) * 100;
+}
+
+let chart = null;
+let chartSym = '';
+let chartGen = 0;
+
+function drawChartQuote(s) {
+  $('c-last').textContent = fmtNum(s.last, s.dp);
+  const chg = dayChange(s);
+  const el = $('c-chg');
+  el.textContent = chg === null ? '' : (chg > 0 ? '+' : '') + chg.toFixed(2) + '% today';
+  el.className = 'c-chg' + (chg > 0 ? ' up' : chg < 0 ? ' down' : '');
+  chart.dp = s.dp;
+}
+
+// showSymbol fills the chart from /v1/history (bars and signals), then
+// live bar events move it (apply calls chart.upsert).
+async function showSymbol(sym) {
+  if (!sym || sym === chartSym) return;
+  chartSym = sym;
+  const gen = ++chartGen;
+  const sel = $('symbol');
+  if (sel.value !== sym) sel.value = sym;
+  chart.reset('loading ' + sym + '…');
+  const s = symbols.get(sym);
+  if (s) drawChartQuote(s);
+  try {
+    const [bars, sigs] = await Promise.all([
+      client.history('bar:' + sym, { limit: 1000 }),
+      client.history('signal:' + sym, { limit: 200 }),
+    ]);
+    if (gen !== chartGen) return;
+    for (const ev of bars.events) chart.upsert(ev.data);
+    for (const ev of sigs.events) chart.addSignal({ ts: ev.ts, signal: ev.data.signal, price: ev.data.price });
+    $('c-info').textContent = '1-second bars · ' + bars.events.length + ' from history';
+    if (!bars.events.length) chart.message = 'no bars of ' + sym + ' yet';
+    chart.update();
+  } catch (err) {
+    if (gen !== chartGen) return;
+    chart.message = 'history of ' + sym + ' unavailable: ' + err.code;
+    chart.update();
+    log('history of ' + sym + ': ' + err.code + (err.message ? ' (' + err.message + ')' : ''), 'warn');
+  }
+}
+
+function addSymbolOption(sym) {
+  const sel = $('symbol');
+  const opt = document.createElement('option');
+  opt.value = opt.textContent = sym;
+  const after = [...sel.options].find((o) => o.value > sym);
+  sel.insertBefore(opt, after || null);
+  if (chartSym) sel.value = chartSym; // the chart's symbol may come before its option
+  if (!chartSym) showSymbol(param('symbol').toUpperCase() || sym);
 }
 
 function li(cls, parts) {
@@ -255,7 +421,7 @@ function prepend(list, items, max) {
 function drawTape() {
   const items = tapeNew.map((t) =>
     li((t.dir || 'flat') + (t.live ? '' : ' old'), [
-      ['t', fmtTime(t.ts)],
+      ['t', fmtClock(t.ts)],
       ['s', t.sym],
       ['p', fmtNum(t.price, t.dp)],
       ['q', fmtInt(t.size)],
@@ -279,7 +445,7 @@ function drawSignals() {
       .join(', ');
     const kind = d.signal === 'new_high' ? 'up' : d.signal === 'new_low' ? 'down' : 'surge';
     return li(kind, [
-      ['t', fmtTime(g.ts)],
+      ['t', fmtClock(g.ts)],
       ['s', g.sym],
       ['k', SIGNAL_LABELS[d.signal] || String(d.signal || '?')],
       ['p', fmtNum(d.price, g.dp)],
@@ -344,6 +510,11 @@ function onGap({ channels, reason }) {
 }
 
 function onError(e) {
+  if (e.code === 'origin_refused') {
+    const el = $('gap');
+    el.textContent = 'Refused: ' + e.message + '. Ask the operator to add this origin, or open the page from an allowed one.';
+    el.hidden = false;
+  }
   log('error ' + e.code + (e.message ? ': ' + e.message : '') + (e.channels && e.channels.length ? ' [' + e.channels.join(', ') + ']' : ''), 'bad');
 }
 
@@ -391,8 +562,10 @@ function start(token) {
     .split(',')
     .map((c) => c.trim())
     .filter(Boolean);
+  const transport = param('transport');
   client = new TickwireClient({
-    url: param('ws') || undefined,
+    url: param('ws') ? param('ws').split(',') : undefined,
+    transport: transport === 'sse' || transport === 'websocket' ? transport : 'auto',
     token,
     wildcards: param('resume') === 'snapshot' ? 'snapshot' : 'expand',
     auth: param('auth') === 'frame' ? 'frame' : 'query',
@@ -424,6 +597,9 @@ function start(token) {
 function main() {
   latency.push({ seen: 0, samples: [] });
   setInterval(everySecond, 1000);
+  chart = new CandleChart($('chart'));
+  globalThis.tickwireChart = chart; // for the browser test
+  $('symbol').addEventListener('change', (e) => showSymbol(e.target.value));
   $('token-form').addEventListener('submit', onTokenSubmit);
   $('change-token').addEventListener('click', () => showTokenBox(''));
   $('retry').addEventListener('click', () => client && client.reconnectNow());

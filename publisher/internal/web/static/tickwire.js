@@ -4,10 +4,18 @@
 //
 //   import { TickwireClient } from '/tickwire.js';
 //   const tw = new TickwireClient({ token });
-//   tw.on('event', (ev) => console.log(ev.ch, ev.id, ev.data));
 //   tw.on('status', (s) => console.log(s.state, s));
 //   tw.connect();
-//   await tw.subscribe(['trade:*', 'quote:AAPL']);
+//   const sub = tw.subscribe('trade:AAPL', { throttleMs: 250 });
+//   sub.on('event', (ev) => console.log(ev.ch, ev.id, ev.data));
+//   await sub;                                   // the subscribed frame
+//   const { events } = await tw.history('bar:AAPL', { limit: 500 });
+//   sub.unsubscribe();
+//
+// The client-wide tw.on('event', …) sees the events of every subscription.
+// Types: tickwire.d.ts. Server-Sent Events (GET /v1/sse) are used when
+// WebSocket fails where HTTP works (transport 'auto') or when asked
+// (transport 'sse'); see _diagnose and _openSse.
 //
 // What it does for the page:
 //   - keeps the set of subscribed patterns and, per concrete channel, the last
@@ -37,6 +45,9 @@
 //   gap          {channels, reason}: events of these channels may be missing
 //   subscribed   the subscribed frame
 //   error        {code, message, channels, id}: an error frame, or a local one
+//                (origin_refused: the server refuses this page's origin, the
+//                client has stopped; websocket_failed: WebSocket fails where
+//                HTTP works)
 //   unauthorized {code, reason}: the server refused the token; call
 //                setToken(…) and connect() again
 
@@ -169,10 +180,12 @@ export function classifyClose(code) {
  * snapshot can never overtake a channel's replay; channels sent in the
  * resume frame only because of 'expand' are listed in `extra`. */
 export function buildResubscribe(patterns, lastIds, { wildcards = 'expand', maxChannels = 1000, maxPerFrame = 250 } = {}) {
-  const resume = [];
+  // Frames are grouped by pace: throttle_ms applies to a whole subscribe.
+  const resume = new Map(); // throttleMs → channels
   const since = {};
   const extra = [];
-  const fresh = { true: [], false: [] };
+  const fresh = new Map(); // snapshot + '/' + throttleMs → channels
+  const push = (m, k, ch) => (m.has(k) ? m.get(k).push(ch) : m.set(k, [ch]));
   let expand = wildcards === 'expand';
   if (expand) {
     let n = patterns.size;
@@ -182,36 +195,45 @@ export function buildResubscribe(patterns, lastIds, { wildcards = 'expand', maxC
     expand = n <= maxChannels;
   }
   for (const [p, opts] of patterns) {
+    const t = opts.throttleMs || 0;
+    const freshKey = (opts.snapshot !== false) + '/' + t;
     if (isConcrete(p)) {
       const id = lastIds.get(p);
       if (id !== undefined) {
-        resume.push(p);
+        push(resume, t, p);
         since[p] = id;
       } else {
-        fresh[opts.snapshot !== false].push(p);
+        push(fresh, freshKey, p);
       }
       continue;
     }
     const kids = expand ? [...lastIds.keys()].filter((ch) => covers(p, ch) && !patterns.has(ch)) : [];
     if (kids.length === 0) {
-      fresh[opts.snapshot !== false].push(p);
+      push(fresh, freshKey, p);
       continue;
     }
-    resume.push(p);
+    push(resume, t, p);
     for (const ch of kids) {
-      resume.push(ch);
+      push(resume, t, ch);
       extra.push(ch);
       since[ch] = lastIds.get(ch);
     }
   }
   const frames = [];
-  for (const part of chunk(resume, maxPerFrame)) {
-    const s = {};
-    for (const ch of part) if (ch in since) s[ch] = since[ch];
-    frames.push({ channels: part, since: s, snapshot: false });
+  const paced = (f, t) => (t > 0 ? { ...f, throttle_ms: t } : f);
+  for (const [t, list] of resume) {
+    for (const part of chunk(list, maxPerFrame)) {
+      const s = {};
+      for (const ch of part) if (ch in since) s[ch] = since[ch];
+      frames.push(paced({ channels: part, since: s, snapshot: false }, t));
+    }
   }
   for (const snap of [true, false]) {
-    for (const part of chunk(fresh[snap], maxPerFrame)) frames.push({ channels: part, snapshot: snap });
+    for (const [k, list] of fresh) {
+      const [sn, t] = k.split('/');
+      if ((sn === 'true') !== snap) continue;
+      for (const part of chunk(list, maxPerFrame)) frames.push(paced({ channels: part, snapshot: snap }, Number(t)));
+    }
   }
   return { frames, extra };
 }
@@ -241,6 +263,69 @@ export class TickwireError extends Error {
 
 // ---------------------------------------------------------------------------
 
+/** Subscription is what TickwireClient.subscribe returns: the channels of
+ * one subscribe, their own listeners, and a promise of the subscribed
+ * frame (it is thenable). Events it gets: event, snapshot, gap (channels
+ * of this subscription only), subscribed, error (this subscribe refused). */
+export class Subscription {
+  constructor(client, channels) {
+    this.client = client;
+    this.channels = channels;
+    this.active = true;
+    this._listeners = new Map();
+    this._ready = null;
+  }
+
+  /** Adds a listener; returns a function that removes it. */
+  on(type, fn) {
+    if (!this._listeners.has(type)) this._listeners.set(type, new Set());
+    this._listeners.get(type).add(fn);
+    return () => this.off(type, fn);
+  }
+
+  off(type, fn) {
+    const set = this._listeners.get(type);
+    if (set) set.delete(fn);
+  }
+
+  _emit(type, detail) {
+    const set = this._listeners.get(type);
+    if (!set) return;
+    for (const fn of set) {
+      try {
+        fn(detail);
+      } catch (err) {
+        setTimeout(() => { throw err; });
+      }
+    }
+  }
+
+  /** Reports whether this subscription covers channel ch. */
+  covers(ch) {
+    return this.active && this.channels.some((p) => covers(p, ch));
+  }
+
+  /** Ends this subscription. Channels that another live subscription of
+   * the client also holds stay subscribed on the wire. */
+  unsubscribe() {
+    if (!this.active) return Promise.resolve({ type: 'unsubscribed', channels: [] });
+    this.active = false;
+    this.client._subs.delete(this);
+    const held = new Set();
+    for (const s of this.client._subs) for (const ch of s.channels) held.add(ch);
+    const gone = this.channels.filter((ch) => !held.has(ch));
+    return gone.length ? this.client.unsubscribe(gone) : Promise.resolve({ type: 'unsubscribed', channels: [] });
+  }
+
+  then(onFulfilled, onRejected) {
+    return this._ready.then(onFulfilled, onRejected);
+  }
+
+  catch(onRejected) {
+    return this._ready.catch(onRejected);
+  }
+}
+
 const MAX_FRAME = 60 * 1024; // under the server's 64 KiB limit
 
 /** TickwireClient is one logical connection to a tickwire publisher that
@@ -264,9 +349,31 @@ export class TickwireClient {
    * @param {number} [opts.connectTimeoutMs] give up on a handshake after (10000)
    * @param {number} [opts.stableMs] an open connection resets the backoff after (5000)
    * @param {function} [opts.WebSocket] WebSocket constructor (default: global)
+   *   The url may also be a list: each reconnect tries the next one, so a
+   *   page can name every replica it may use.
+   * @param {'auto'|'websocket'|'sse'} [opts.transport] 'auto' (default):
+   *   WebSocket, and Server-Sent Events (GET /v1/sse) when WebSocket fails
+   *   before opening probeAfter times in a row while the server answers
+   *   HTTP (a proxy that blocks WebSocket); 'sse' forces it; 'websocket'
+   *   never falls back
+   * @param {number} [opts.probeAfter] failures before opening that make the
+   *   client look into why (3): see _diagnose
+   * @param {function} [opts.fetch] fetch (default: global), for history()
+   *   and the diagnosis
+   * @param {function} [opts.EventSource] EventSource constructor (default: global)
    */
   constructor(opts = {}) {
-    this.url = opts.url || defaultUrl();
+    this.urls = [].concat(opts.url || defaultUrl() || []);
+    this.url = this.urls[0];
+    this.transport = ['sse', 'websocket'].includes(opts.transport) ? opts.transport : 'auto';
+    this.probeAfter = opts.probeAfter ?? 3;
+    this.fetch = opts.fetch || (globalThis.fetch && globalThis.fetch.bind(globalThis));
+    this.EventSource = opts.EventSource || globalThis.EventSource;
+    /** 'websocket' or 'sse': what the client uses now. */
+    this.using = this.transport === 'sse' ? 'sse' : 'websocket';
+    this._failsBeforeOpen = 0;
+    this._diagnosing = false;
+    this._es = null;
     this._token = opts.token;
     this.authMode = opts.auth === 'frame' ? 'frame' : 'query';
     this.wildcards = opts.wildcards === 'snapshot' ? 'snapshot' : 'expand';
@@ -283,7 +390,8 @@ export class TickwireClient {
     this.stats = { events: 0, dropped: 0, connects: 0 };
 
     this._listeners = new Map();
-    this._patterns = new Map(); // pattern → {snapshot}
+    this._patterns = new Map(); // pattern → {snapshot, throttleMs}
+    this._subs = new Set(); // live Subscriptions
     this._lastIds = new Map(); // concrete channel → last id seen
     this._extra = new Set(); // concrete channels subscribed only to resume a wildcard
     this._pending = new Map(); // request id → {kind, resolve, reject, ...}
@@ -366,24 +474,38 @@ export class TickwireClient {
     });
   }
 
-  /** Subscribes to channels (concrete or KIND:*). Resolves with the
-   * subscribed frame; rejects with a TickwireError (code invalid_channel,
-   * forbidden, too_many_channels, …) and then nothing is subscribed.
-   * Called while disconnected, it is sent after the next connect.
-   * opts.since: {channel: id} to resume channels from known ids. */
-  subscribe(channels, { snapshot = true, since } = {}) {
+  /** Subscribes to channels (concrete or KIND:*) and returns a
+   * Subscription: listen to its own events with sub.on('event', fn), end it
+   * with sub.unsubscribe(). The Subscription is also a promise (await it,
+   * or .then/.catch) of the subscribed frame; it rejects with a
+   * TickwireError (code invalid_channel, forbidden, too_many_channels, …)
+   * and then nothing is subscribed. Called while disconnected, it is sent
+   * after the next connect.
+   * opts.since: {channel: id} to resume channels from known ids (a string
+   *   id is taken for the only channel);
+   * opts.snapshot: false to skip the snapshot;
+   * opts.throttleMs: 50 to 60000, the server's pace for these channels
+   *   (throttle_ms; quotes and bars conflated per window). */
+  subscribe(channels, { snapshot = true, since, throttleMs } = {}) {
     const list = [...new Set([].concat(channels).map(normalizeChannel))];
+    if (typeof since === 'string' && list.length === 1) since = { [list[0]]: since };
     const sinceMap = {};
     for (const [ch, id] of Object.entries(since || {})) {
       const n = normalizeChannel(ch);
       sinceMap[n] = id;
       if (isNewer(id, this._lastIds.get(n))) this._lastIds.set(n, id);
     }
-    return new Promise((resolve, reject) => {
-      const req = { kind: 'subscribe', channels: list, snapshot, since: sinceMap, resolve, reject };
+    const sub = new Subscription(this, list);
+    sub._ready = new Promise((resolve, reject) => {
+      const req = { kind: 'subscribe', channels: list, snapshot, since: sinceMap, throttleMs: throttleMs || 0, resolve, reject, sub };
       if (this._ready) this._sendSubscribe(req);
       else this._queued.push(req);
     });
+    // A refused subscribe is reported by the promise; the Subscription
+    // forgets itself without an unhandled rejection if nobody awaits it.
+    sub._ready.catch(() => this._subs.delete(sub));
+    this._subs.add(sub);
+    return sub;
   }
 
   /** Unsubscribes channels (as they were subscribed). Forgets the last ids
@@ -415,15 +537,57 @@ export class TickwireClient {
     }
     return new Promise((resolve, reject) => {
       if (!this._ready) return resolve({ type: 'unsubscribed', channels: list });
+      if (this.using === 'sse') {
+        this._sseReopen();
+        return resolve({ type: 'unsubscribed', channels: list });
+      }
       const id = this._id();
       this._pending.set(id, { kind: 'unsubscribe', resolve, reject });
       this._send({ op: 'unsubscribe', id, channels: wire });
     });
   }
 
+  /** Fetches retained events of one concrete channel, oldest first, with
+   * GET /v1/history: opts.limit (1 to 1000, default 100), opts.after or
+   * opts.before (an event id, to page forward or back). Resolves with
+   * {channel, events}; rejects with a TickwireError whose code is the
+   * server's (bad_request, invalid_channel, unauthorized, token_expired,
+   * forbidden, rate_limited, …) and whose status is the HTTP status. It
+   * does not touch the live subscription state. */
+  async history(channel, { limit, after, before, signal } = {}) {
+    if (!this.fetch) throw new TickwireError('no_fetch', 'no fetch implementation');
+    if (!this.url) throw new TickwireError('no_url', 'no server URL');
+    const token = typeof this._token === 'function' ? await this._token() : this._token;
+    const q = new URLSearchParams({ channel: normalizeChannel(channel) });
+    if (limit !== undefined) q.set('limit', String(limit));
+    if (after !== undefined) q.set('after', after);
+    if (before !== undefined) q.set('before', before);
+    const headers = token ? { Authorization: 'Bearer ' + token } : {};
+    let resp;
+    try {
+      resp = await this.fetch(httpUrl(this.url, '/v1/history?' + q), { headers, signal, cache: 'no-store', credentials: 'omit' });
+    } catch (err) {
+      if (err && err.name === 'AbortError') throw err;
+      throw new TickwireError('network', 'history request failed: ' + (err && err.message));
+    }
+    let body = null;
+    try {
+      body = await resp.json();
+    } catch (err) {
+      body = null;
+    }
+    if (!resp.ok) {
+      const e = new TickwireError((body && body.code) || 'http_' + resp.status, (body && body.message) || 'HTTP ' + resp.status);
+      e.status = resp.status;
+      throw e;
+    }
+    return { channel: body.channel, events: body.events || [] };
+  }
+
   /** Sends a ping; resolves with the round trip in ms. */
   ping() {
     return new Promise((resolve, reject) => {
+      if (this.using === 'sse') return reject(new TickwireError('not_supported', 'no ping over Server-Sent Events'));
       if (!this._ready) return reject(new TickwireError('not_connected', 'not connected'));
       const id = this._id();
       this._pingSentAt = Date.now();
@@ -461,6 +625,7 @@ export class TickwireClient {
       this._setState({ state: 'closed', code: CloseCode.UNAUTHORIZED, reason: 'no token' });
       return;
     }
+    if (this.using === 'sse') return this._openSse(gen, token);
     if (!this.url || !this.WebSocket) {
       this._stopped = true;
       this._setState({ state: 'closed', code: 0, reason: 'no URL or no WebSocket implementation' });
@@ -482,6 +647,7 @@ export class TickwireClient {
     ws.onopen = () => {
       if (gen !== this._gen) return;
       opened = true;
+      this._failsBeforeOpen = 0;
       this._clearTimer('connect');
       this._lastFrameAt = Date.now();
       this.stats.connects++;
@@ -519,6 +685,9 @@ export class TickwireClient {
       return this._unauthorized(this._authError || 'unauthorized', ev.reason || this._authMessage || what.reason);
     }
     this._authError = undefined;
+    if (!opened) this._failsBeforeOpen++;
+    if (this.urls.length > 1) this.url = this.urls[(this.urls.indexOf(this.url) + 1) % this.urls.length];
+    if (!opened && this._failsBeforeOpen >= this.probeAfter) this._diagnose();
     if (!what.reconnect) {
       this._stopped = true;
       this._failPending(new TickwireError('closed', reason));
@@ -558,6 +727,10 @@ export class TickwireClient {
   }
 
   _dropSocket(code, reason) {
+    if (this._es) {
+      this._es.close();
+      this._es = null;
+    }
     const ws = this._ws;
     this._ws = null;
     this._gen++;
@@ -622,15 +795,28 @@ export class TickwireClient {
       case 'snapshot': {
         const events = (f.events || []).filter((ev) => this._accept(ev));
         if (events.length) this._emit('snapshot', { events });
+        for (const sub of this._subs) {
+          const mine = events.filter((ev) => sub.covers(ev.ch));
+          if (mine.length) sub._emit('snapshot', { events: mine });
+        }
         return;
       }
       case 'events':
         for (const ev of f.events || []) {
-          if (this._accept(ev)) this._emit('event', ev);
+          if (!this._accept(ev)) continue;
+          this._emit('event', ev);
+          for (const sub of this._subs) if (sub.covers(ev.ch)) sub._emit('event', ev);
         }
         return;
-      case 'gap':
-        return this._emit('gap', { channels: f.channels || [], reason: f.reason || '' });
+      case 'gap': {
+        const gap = { channels: f.channels || [], reason: f.reason || '' };
+        this._emit('gap', gap);
+        for (const sub of this._subs) {
+          const mine = gap.channels.filter((ch) => sub.covers(ch) || sub.channels.includes(ch));
+          if (mine.length) sub._emit('gap', { channels: mine, reason: gap.reason });
+        }
+        return;
+      }
       case 'pong': {
         const p = this._take(f.id);
         if (p) p.resolve(Date.now() - p.sent);
@@ -677,12 +863,15 @@ export class TickwireClient {
     if (!p) return;
     if (p.kind === 'subscribe') {
       for (const ch of p.channels) {
-        if (!this._patterns.has(ch)) this._patterns.set(ch, { snapshot: p.snapshot });
+        // A later subscribe of the same channel sets its pace anew.
+        const prev = this._patterns.get(ch);
+        this._patterns.set(ch, { snapshot: prev ? prev.snapshot : p.snapshot, throttleMs: p.throttleMs || 0 });
       }
     } else if (p.kind === 'restore') {
       for (const ch of p.extra) this._extra.add(ch);
     }
     this._emit('subscribed', f);
+    if (p.sub) p.sub._emit('subscribed', f);
     p.resolve(f);
   }
 
@@ -708,7 +897,10 @@ export class TickwireClient {
     let p = f.id !== undefined ? this._take(f.id) : undefined;
     if (!p && this._authError) p = this._take('auth');
     if (p && p.kind === 'restore') this._retryRestore(p, err);
-    else if (p) p.reject(err);
+    else if (p) {
+      if (p.sub) p.sub._emit('error', err);
+      p.reject(err);
+    }
     this._emit('error', { code: f.code, message: f.message || '', channels: f.channels || [], id: f.id });
   }
 
@@ -780,9 +972,11 @@ export class TickwireClient {
   }
 
   _sendSubscribe(req) {
+    if (this.using === 'sse') return this._sseSubscribe(req);
     const id = this._id();
     const frame = { op: 'subscribe', id, channels: req.channels, snapshot: req.snapshot };
     if (Object.keys(req.since).length) frame.since = req.since;
+    if (req.throttleMs > 0) frame.throttle_ms = req.throttleMs;
     const text = JSON.stringify(frame);
     if (text.length > MAX_FRAME) {
       req.reject(new TickwireError('bad_request', 'subscribe frame over 60 KiB: subscribe in smaller parts'));
@@ -825,6 +1019,131 @@ export class TickwireClient {
     this._queued = [];
   }
 
+  // --- diagnosis and Server-Sent Events -------------------------------------
+
+  // _diagnose looks into repeated WebSocket failures before opening. A
+  // browser shows a refused upgrade (HTTP 403 for an origin that is not
+  // allowed, or a proxy blocking WebSocket) only as a failed socket, so the
+  // client asks over HTTP for /tickwire.js, which the server serves with
+  // CORS headers for exactly the origins it allows:
+  //   - a CORS fetch fails but an opaque (no-cors) one succeeds: the server
+  //     is up and refuses this page's origin. The client stops and emits
+  //     error {code: 'origin_refused'}: retrying cannot help.
+  //   - both fail: the server is unreachable; keep retrying.
+  //   - the CORS fetch succeeds: HTTP works and WebSocket does not (a proxy,
+  //     or a same-origin page refused by an explicit origin list, which no
+  //     fetch can tell). With transport 'auto' the client switches to
+  //     Server-Sent Events; otherwise it emits error {code:
+  //     'websocket_failed'} once and keeps retrying.
+  async _diagnose() {
+    if (this._diagnosing || !this.fetch || !this.url) return;
+    this._diagnosing = true;
+    const u = httpUrl(this.url, '/tickwire.js');
+    let verdict = 'unreachable';
+    try {
+      await this.fetch(u, { mode: 'cors', cache: 'no-store', credentials: 'omit' });
+      verdict = 'http_ok';
+    } catch (err) {
+      try {
+        await this.fetch(u, { mode: 'no-cors', cache: 'no-store', credentials: 'omit' });
+        verdict = 'origin_refused';
+      } catch (err2) {
+        verdict = 'unreachable';
+      }
+    }
+    this._diagnosing = false;
+    if (this._stopped || this.state === 'open' || this.using === 'sse') return;
+    if (verdict === 'origin_refused') {
+      this._stopped = true;
+      this._clearAllTimers();
+      this._dropSocket(1000, 'origin refused');
+      const origin = (globalThis.location && globalThis.location.origin) || 'this page';
+      const message = 'the server does not allow ' + origin + ' (PUBLISHER_ALLOWED_ORIGINS)';
+      this._emit('error', { code: 'origin_refused', message, channels: [] });
+      this._setState({ state: 'closed', code: 0, reason: 'origin not allowed by the server' });
+    } else if (verdict === 'http_ok' && this.transport === 'auto' && this.EventSource) {
+      this._emit('error', { code: 'websocket_failed', message: 'WebSocket fails where HTTP works: using Server-Sent Events', channels: [] });
+      this.using = 'sse';
+      this._clearTimer('retry');
+      this._dropSocket(1000, 'switching to SSE');
+      this._open();
+    } else if (verdict === 'http_ok' && !this._warnedWs) {
+      this._warnedWs = true;
+      this._emit('error', { code: 'websocket_failed', message: 'WebSocket fails where HTTP works (a proxy, or an origin not allowed)', channels: [] });
+    }
+  }
+
+  // _openSse serves the subscriptions over one EventSource on /v1/sse.
+  // Limits, stated in the README: one pace (the smallest throttleMs) for
+  // the stream; a change of subscriptions opens a new stream, which
+  // starts with snapshots (the browser's Last-Event-ID resume covers the
+  // reconnects of one stream only); no ping.
+  _openSse(gen, token) {
+    if (!this.url || !this.EventSource) {
+      this._stopped = true;
+      this._setState({ state: 'closed', code: 0, reason: 'no URL or no EventSource implementation' });
+      return;
+    }
+    this._ready = true;
+    const queued = this._queued;
+    this._queued = [];
+    for (const req of queued) this._sseSubscribe(req, false);
+    const channels = [...this._patterns.keys()];
+    if (channels.length === 0) {
+      this._setState({ state: 'open', transport: 'sse' });
+      return;
+    }
+    const q = new URLSearchParams({ channels: channels.join(','), access_token: token });
+    const paces = [...this._patterns.values()].map((o) => o.throttleMs || 0).filter((t) => t > 0);
+    if (paces.length) q.set('throttle_ms', String(Math.min(...paces)));
+    const es = new this.EventSource(httpUrl(this.url, '/v1/sse?' + q));
+    this._es = es;
+    es.onopen = () => {
+      if (gen !== this._gen) return;
+      this.stats.connects++;
+      this._failsBeforeOpen = 0;
+      this._lastFrameAt = Date.now();
+      if (this.state !== 'open') this._setState({ state: 'open', transport: 'sse' });
+    };
+    for (const type of ['snapshot', 'events', 'gap']) {
+      es.addEventListener(type, (m) => gen === this._gen && this._onFrame(m.data));
+    }
+    es.addEventListener('error', (m) => {
+      if (gen !== this._gen) return;
+      if (m && typeof m.data === 'string') return this._onFrame(m.data); // the server's error frame
+      if (es.readyState !== 2) return; // the browser reconnects by itself, with Last-Event-ID
+      // Closed for good (an HTTP error, e.g. 401): start a new stream later.
+      es.close();
+      this._es = null;
+      this._gen++;
+      this._ready = false;
+      if (this._authError) return this._unauthorized(this._authError, this._authMessage || 'unauthorized');
+      this._schedule(CloseCode.ABNORMAL, 'event stream failed', false);
+    });
+  }
+
+  // _sseSubscribe takes a subscribe over SSE: there is no reply frame, so
+  // it is confirmed at once, and the stream is opened again with it.
+  _sseSubscribe(req, reopen = true) {
+    const f = { type: 'subscribed', channels: req.channels, recovered: {} };
+    for (const ch of req.channels) {
+      const prev = this._patterns.get(ch);
+      this._patterns.set(ch, { snapshot: prev ? prev.snapshot : req.snapshot, throttleMs: req.throttleMs || 0 });
+    }
+    this._emit('subscribed', f);
+    if (req.sub) req.sub._emit('subscribed', f);
+    req.resolve(f);
+    if (reopen) this._sseReopen();
+  }
+
+  _sseReopen() {
+    this._timer('sse-reopen', 0, () => {
+      if (this._stopped || this.using !== 'sse') return;
+      this._dropSocket(1000, 'subscriptions changed');
+      this._open();
+    });
+  }
+
   // --- timers -------------------------------------------------------------
 
   _timer(name, ms, fn) {
@@ -845,6 +1164,13 @@ export class TickwireClient {
   _clearAllTimers() {
     for (const name of Object.keys(this._timers)) this._clearTimer(name);
   }
+}
+
+/** Returns the http(s) URL of path on the host of a ws(s) stream URL. */
+export function httpUrl(wsUrl, path) {
+  const u = new URL(wsUrl);
+  u.protocol = u.protocol === 'wss:' ? 'https:' : u.protocol === 'ws:' ? 'http:' : u.protocol;
+  return u.origin + path;
 }
 
 /** Returns url with the access_token query parameter set. */

@@ -1,0 +1,86 @@
+package wsconn
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// lazyWriter runs a connection's writer goroutine only while there is
+// something to write, and a little after (linger): an idle connection
+// costs one goroutine, not two. Its lifecycle: kick starts the goroutine
+// unless one runs (and wakes one that waits); the goroutine waits with
+// wait, gives up its role with retire; stop forbids new starts and waits
+// for the running one. Safe for concurrent use; kick never blocks.
+type lazyWriter struct {
+	loop    func()        // the writer's body, run on its own goroutine
+	wake    chan struct{} // capacity 1: wakes a waiting writer
+	running atomic.Bool   // a writer goroutine runs (or is starting)
+	timer   *time.Timer   // used only by the running writer
+
+	mu      sync.Mutex // guards stopped and the Add side of wg
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+func newLazyWriter(loop func()) *lazyWriter {
+	return &lazyWriter{loop: loop, wake: make(chan struct{}, 1)}
+}
+
+// kick wakes the writer, starting it unless one runs. Called after
+// anything is queued, from any goroutine.
+func (w *lazyWriter) kick() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	if w.running.Load() || !w.running.CompareAndSwap(false, true) {
+		return
+	}
+	w.mu.Lock()
+	if w.stopped {
+		w.mu.Unlock()
+		w.running.Store(false)
+		return
+	}
+	w.wg.Add(1)
+	w.mu.Unlock()
+	go func() {
+		defer w.wg.Done()
+		w.loop()
+	}()
+}
+
+// wait blocks the running writer until it is kicked (true) or d passes
+// (false).
+func (w *lazyWriter) wait(d time.Duration) bool {
+	if w.timer == nil {
+		w.timer = time.NewTimer(d)
+	} else {
+		w.timer.Reset(d)
+	}
+	select {
+	case <-w.wake:
+		w.timer.Stop()
+		return true
+	case <-w.timer.C:
+		return false
+	}
+}
+
+// retire gives up the writer's role; it reports true if the caller must go
+// on after all. Whoever queued after the writer's last look either saw
+// running false and started a writer, or left the work for this re-check
+// of pending.
+func (w *lazyWriter) retire(pending func() bool) bool {
+	w.running.Store(false)
+	return pending() && w.running.CompareAndSwap(false, true)
+}
+
+// stop forbids new writers and waits for the running one to return.
+func (w *lazyWriter) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
+	w.wg.Wait()
+}
