@@ -5,6 +5,7 @@
 package tape
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/tickwire/tickwire/shared/event"
@@ -39,6 +40,16 @@ func (tp *Tape) Add(ch, id string) {
 
 // IDs returns channel ch's ids in arrival order (the tape's own slice).
 func (tp *Tape) IDs(ch string) []string { return tp.ids[ch] }
+
+// Channels returns the channels that have ids, sorted.
+func (tp *Tape) Channels() []string {
+	chs := make([]string, 0, len(tp.ids))
+	for ch := range tp.ids {
+		chs = append(chs, ch)
+	}
+	slices.Sort(chs)
+	return chs
+}
 
 // Len returns how many ids channel ch holds.
 func (tp *Tape) Len(ch string) int { return len(tp.ids[ch]) }

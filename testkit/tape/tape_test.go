@@ -37,7 +37,7 @@ type fatals struct {
 	msgs []string
 }
 
-func (f *fatals) Helper()                       {}
+func (f *fatals) Helper()                        {}
 func (f *fatals) Fatalf(format string, _ ...any) { f.msgs = append(f.msgs, format) }
 
 // A repeat, a step back and an id that does not parse each fail the test (the fake goes on after Fatalf, so "x" may fail twice).

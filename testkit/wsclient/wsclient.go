@@ -44,12 +44,15 @@ type Event struct {
 // DefaultWait is how long Read waits for a frame unless Client.Wait says.
 const DefaultWait = 10 * time.Second
 
+// CloseWait is how long CloseCode waits for each frame before the close.
+const CloseWait = 15 * time.Second
+
 // Client is a test's connection. WS is the connection itself, for what the
 // helpers do not cover (raw reads, pings, control frames).
 type Client struct {
 	t    testing.TB
 	WS   *websocket.Conn
-	Wait time.Duration // Read's and CloseCode's deadline per frame
+	Wait time.Duration // Read's and Collect's deadline per frame
 }
 
 // Dial connects to url with hdr (nil: none) and closes the connection at
@@ -67,6 +70,12 @@ func Dial(t testing.TB, url string, hdr http.Header) *Client {
 		t.Fatalf("dial: %v%s", err, body)
 	}
 	t.Cleanup(func() { _ = ws.Close() })
+	return New(t, ws)
+}
+
+// New wraps a connection the test dialed itself; closing it stays the
+// test's business.
+func New(t testing.TB, ws *websocket.Conn) *Client {
 	return &Client{t: t, WS: ws, Wait: DefaultWait}
 }
 
@@ -148,7 +157,7 @@ func (c *Client) Subscribe(req map[string]any) Frame {
 func (c *Client) CloseCode() int {
 	c.t.Helper()
 	for {
-		_, err := c.TryRead(c.Wait)
+		_, err := c.TryRead(CloseWait)
 		if err == nil {
 			continue
 		}
@@ -171,14 +180,19 @@ func (c *Client) Collect(tp *tape.Tape, ch string, n int) error {
 		}
 		switch f.Type {
 		case "events", "snapshot":
-			for _, e := range f.Events {
-				tp.Add(e.Ch, e.ID)
-			}
+			Record(tp, f.Events)
 		case "error":
 			c.t.Fatalf("error frame: %+v", f)
 		}
 	}
 	return nil
+}
+
+// Record adds events to tp, each to its channel, in order.
+func Record(tp *tape.Tape, evs []Event) {
+	for _, e := range evs {
+		tp.Add(e.Ch, e.ID)
+	}
 }
 
 // CloseCodeOf returns the close code err carries, if it is a close frame.
