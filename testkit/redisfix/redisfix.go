@@ -6,11 +6,13 @@
 package redisfix
 
 import (
+	"context"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tickwire/tickwire/shared/config"
+	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/streams"
 )
 
@@ -28,4 +30,29 @@ func Open(t testing.TB, c config.Common, name string) (streams.Layout, redis.Uni
 	}
 	t.Cleanup(func() { _ = client.Close() })
 	return layout, client
+}
+
+// Entry is one stream entry and the event it decodes to.
+type Entry struct {
+	Msg   redis.XMessage
+	Event event.Event
+}
+
+// Entries reads all of stream key, oldest first, and decodes every entry,
+// failing the test on a read error or an entry that does not decode.
+func Entries(t testing.TB, rdb redis.Cmdable, key string) []Entry {
+	t.Helper()
+	msgs, err := rdb.XRange(context.Background(), key, "-", "+").Result()
+	if err != nil {
+		t.Fatalf("xrange %s: %v", key, err)
+	}
+	out := make([]Entry, len(msgs))
+	for i, m := range msgs {
+		e, err := event.FromEntry(m.ID, m.Values)
+		if err != nil {
+			t.Fatalf("feed %s: %v", key, err)
+		}
+		out[i] = Entry{Msg: m, Event: e}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package redisfix
 import (
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/tickwire/tickwire/shared/config"
@@ -21,3 +22,28 @@ func TestOpenPings(t *testing.T) {
 		t.Fatalf("%d feeds, want 2", n)
 	}
 }
+
+// Entries decodes what a writer stored, and fails on what does not decode.
+func TestEntries(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	if err := rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: "s", ID: "1-1", Values: []string{"x", "y"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	f := &fatals{TB: t}
+	Entries(f, rdb, "s")
+	if f.n == 0 {
+		t.Fatal("an entry without the event fields decoded")
+	}
+	if got := Entries(t, rdb, "none"); len(got) != 0 {
+		t.Fatalf("empty stream: %d entries", len(got))
+	}
+}
+
+type fatals struct {
+	testing.TB
+	n int
+}
+
+func (f *fatals) Helper()               { f.TB.Helper() }
+func (f *fatals) Fatalf(string, ...any) { f.n++ }

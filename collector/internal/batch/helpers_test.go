@@ -133,15 +133,8 @@ func (f *fixture) stored(t testing.TB) map[string][]int {
 	ctx := context.Background()
 	feed := map[string][]redis.XMessage{} // channel → feed entries
 	for _, key := range f.layout.Feeds() {
-		msgs, err := f.rdb.XRange(ctx, key, "-", "+").Result()
-		if err != nil {
-			t.Fatalf("xrange %s: %v", key, err)
-		}
-		for _, m := range msgs {
-			e, err := event.FromEntry(m.ID, m.Values)
-			if err != nil {
-				t.Fatalf("feed %s: %v", key, err)
-			}
+		for _, en := range redisfix.Entries(t, f.rdb, key) {
+			m, e := en.Msg, en.Event
 			if f.layout.Feed(f.layout.Shard(e.Channel.Symbol)) != key {
 				t.Fatalf("%s in feed %s, wrong shard", e.Channel, key)
 			}

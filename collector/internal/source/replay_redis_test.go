@@ -100,15 +100,8 @@ func readStored(t *testing.T, srv *redistest.Server, layout streams.Layout) map[
 	out := map[string][]wantEvent{}
 	hist := map[string]int{} // channel → entries of its history seen
 	for _, key := range layout.Feeds() {
-		msgs, err := rdb.XRange(ctx, key, "-", "+").Result()
-		if err != nil {
-			t.Fatalf("xrange %s: %v", key, err)
-		}
-		for _, m := range msgs {
-			e, err := event.FromEntry(m.ID, m.Values)
-			if err != nil {
-				t.Fatalf("feed %s: %v", key, err)
-			}
+		for _, en := range redisfix.Entries(t, rdb, key) {
+			m, e := en.Msg, en.Event
 			h, err := rdb.XRange(ctx, layout.History(e.Channel), "-", "+").Result()
 			if err != nil {
 				t.Fatal(err)
