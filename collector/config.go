@@ -37,6 +37,7 @@ type Config struct {
 	HistoryLen    int64         `envconfig:"COLLECTOR_HISTORY_LEN" default:"1000" desc:"approximate length of each channel's history"`
 	Retention     time.Duration `envconfig:"COLLECTOR_RETENTION" default:"10m" desc:"history age limit; 0 keeps all"`
 	LeaseTTL      time.Duration `envconfig:"COLLECTOR_LEASE_TTL" default:"10s" desc:"lease of the active collector (<prefix>:collector:leader), renewed every third of it; 0: no lease, always active"`
+	MinReplicas   int           `envconfig:"COLLECTOR_MIN_REPLICAS" default:"0" desc:"replicas WAIT must confirm before a batch counts as written; until then it stays buffered and is retried"`
 	ID            string        `envconfig:"COLLECTOR_ID" desc:"this collector's id as lease holder (empty: host name-pid)"`
 	MaxSymbols    int           `envconfig:"COLLECTOR_MAX_SYMBOLS" default:"50000" desc:"distinct symbols known at once; events of more are refused"`
 
@@ -120,6 +121,9 @@ func (c Config) Validate() error {
 	}
 	if c.Source == sourceSynthetic && len(c.Symbols) > c.MaxSymbols {
 		return fmt.Errorf("COLLECTOR_SYMBOLS lists %d symbols: want at most COLLECTOR_MAX_SYMBOLS (%d)", len(c.Symbols), c.MaxSymbols)
+	}
+	if c.MinReplicas < 0 {
+		return fmt.Errorf("COLLECTOR_MIN_REPLICAS %d: want 0 (no wait) or more", c.MinReplicas)
 	}
 	if c.LeaseTTL != 0 && c.LeaseTTL < minLeaseTTL {
 		return fmt.Errorf("COLLECTOR_LEASE_TTL %v: want 0 (no lease) or at least %v", c.LeaseTTL, minLeaseTTL)

@@ -86,6 +86,9 @@ func TestConfigValidate(t *testing.T) {
 		{"more synthetic symbols than allowed", map[string]string{"COLLECTOR_MAX_SYMBOLS": "3"}, "COLLECTOR_MAX_SYMBOLS (3)"},
 		{"short lease", map[string]string{"COLLECTOR_LEASE_TTL": "50ms"}, "COLLECTOR_LEASE_TTL"},
 		{"negative lease", map[string]string{"COLLECTOR_LEASE_TTL": "-1s"}, "COLLECTOR_LEASE_TTL"},
+		{"min replicas", map[string]string{"COLLECTOR_MIN_REPLICAS": "2"}, ""},
+		{"negative min replicas", map[string]string{"COLLECTOR_MIN_REPLICAS": "-1"}, "COLLECTOR_MIN_REPLICAS"},
+		{"half a sentinel", map[string]string{"REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINEL_ADDRS"},
 		{"common checked", map[string]string{"STREAM_SHARDS": "0"}, "STREAM_SHARDS"},
 	}
 	for _, tt := range tests {

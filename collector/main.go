@@ -96,7 +96,7 @@ func runConfig(ctx context.Context, log *slog.Logger, cfg Config) error {
 		}
 	}()
 	layout, _ := cfg.Layout() // checked by Validate
-	wcfg := streams.WriterConfig{FeedLen: cfg.FeedLen, HistoryLen: cfg.HistoryLen, Retention: cfg.Retention}
+	wcfg := streams.WriterConfig{FeedLen: cfg.FeedLen, HistoryLen: cfg.HistoryLen, Retention: cfg.Retention, MinReplicas: cfg.MinReplicas}
 	if cfg.LeaseTTL > 0 { // the script refuses writes unless we hold the lease
 		wcfg.Lease, wcfg.Holder = layout.Leader(), cfg.holderID()
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -21,10 +22,15 @@ import (
 type Common struct {
 	RedisURL          string   `envconfig:"REDIS_URL" default:"redis://127.0.0.1:6379/0" desc:"Redis to use (rediss:// for TLS; password in the URL)"`
 	RedisClusterAddrs []string `envconfig:"REDIS_CLUSTER_ADDRS" desc:"comma list of cluster nodes (host:port): Redis Cluster mode"`
-	StreamPrefix      string   `envconfig:"STREAM_PREFIX" default:"md" desc:"key prefix"`
-	StreamShards      int      `envconfig:"STREAM_SHARDS" default:"1" desc:"feed shards; a symbol's shard is fnv32a(symbol) % shards"`
-	LogLevel          string   `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
-	LogFormat         string   `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
+	// Sentinel: both set = the sentinels at these host:port decide the
+	// master's address; REDIS_URL still gives password, db and TLS.
+	RedisSentinelAddrs    []string `envconfig:"REDIS_SENTINEL_ADDRS" desc:"comma list of sentinels (host:port), with REDIS_SENTINEL_MASTER: Sentinel mode"`
+	RedisSentinelMaster   string   `envconfig:"REDIS_SENTINEL_MASTER" desc:"the name the sentinels monitor the master under"`
+	RedisSentinelPassword string   `envconfig:"REDIS_SENTINEL_PASSWORD" desc:"the sentinels' own password, if they require one"`
+	StreamPrefix          string   `envconfig:"STREAM_PREFIX" default:"md" desc:"key prefix"`
+	StreamShards          int      `envconfig:"STREAM_SHARDS" default:"1" desc:"feed shards; a symbol's shard is fnv32a(symbol) % shards"`
+	LogLevel              string   `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat             string   `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
 }
 
 // Load fills cfg (a pointer to a struct with envconfig tags) from the
@@ -44,6 +50,9 @@ func (c Common) Validate() error {
 	if _, err := redis.ParseURL(c.RedisURL); err != nil {
 		return urlError(c.RedisURL, err)
 	}
+	if err := c.validateSentinel(); err != nil {
+		return err
+	}
 	switch c.LogFormat {
 	case "text", "json":
 	default:
@@ -61,9 +70,44 @@ func (c Common) Layout() (streams.Layout, error) {
 	return l, nil
 }
 
+// ErrSentinelHalf is returned (wrapped) by Validate when only one of
+// REDIS_SENTINEL_ADDRS and REDIS_SENTINEL_MASTER is set.
+var ErrSentinelHalf = errors.New("REDIS_SENTINEL_ADDRS and REDIS_SENTINEL_MASTER must be set together")
+
+// validateSentinel checks that Sentinel is configured whole, and not
+// together with a Cluster (a Cluster fails over by itself).
+func (c Common) validateSentinel() error {
+	addrs := trimAddrs(c.RedisSentinelAddrs)
+	master := strings.TrimSpace(c.RedisSentinelMaster)
+	switch {
+	case len(addrs) == 0 && master == "":
+		return nil
+	case len(addrs) == 0:
+		return fmt.Errorf("%w: REDIS_SENTINEL_MASTER is %q but REDIS_SENTINEL_ADDRS is empty", ErrSentinelHalf, master)
+	case master == "":
+		return fmt.Errorf("%w: REDIS_SENTINEL_ADDRS is set but REDIS_SENTINEL_MASTER is empty", ErrSentinelHalf)
+	case len(trimAddrs(c.RedisClusterAddrs)) > 0:
+		return errors.New("REDIS_SENTINEL_ADDRS and REDIS_CLUSTER_ADDRS are both set: want one or the other")
+	}
+	for _, a := range addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("REDIS_SENTINEL_ADDRS %q: want host:port: %w", a, err)
+		}
+	}
+	return nil
+}
+
+// Sentinel reports whether the sentinels decide the master's address.
+func (c Common) Sentinel() bool {
+	return len(trimAddrs(c.RedisSentinelAddrs)) > 0 && strings.TrimSpace(c.RedisSentinelMaster) != ""
+}
+
 // Redacted returns the settings as they may be logged: no passwords.
 func (c Common) Redacted() Common {
 	c.RedisURL = RedactURL(c.RedisURL)
+	if c.RedisSentinelPassword != "" {
+		c.RedisSentinelPassword = "xxxxx"
+	}
 	return c
 }
 
@@ -99,9 +143,12 @@ type ClientOptions struct {
 	MaxRetries int
 }
 
-// NewRedis builds a Redis client from the settings: a cluster client when
-// REDIS_CLUSTER_ADDRS is set, a single-node client otherwise. Credentials
-// and TLS (rediss://) come from REDIS_URL in both cases. It does not dial.
+// NewRedis builds a Redis client from the settings: a failover client
+// (the master's address asked of the sentinels, asked again after a
+// failover) when REDIS_SENTINEL_ADDRS and REDIS_SENTINEL_MASTER are set, a
+// cluster client when REDIS_CLUSTER_ADDRS is set, a single-node client
+// otherwise. Credentials, db and TLS (rediss://) come from REDIS_URL in
+// every case. It does not dial.
 func (c Common) NewRedis(o ClientOptions) (redis.UniversalClient, error) {
 	opt, err := redis.ParseURL(c.RedisURL)
 	if err != nil {
@@ -117,30 +164,80 @@ func (c Common) NewRedis(o ClientOptions) (redis.UniversalClient, error) {
 	if o.MaxRetries != 0 {
 		opt.MaxRetries = o.MaxRetries
 	}
-	if len(c.RedisClusterAddrs) == 0 {
+	if err := c.validateSentinel(); err != nil {
+		return nil, err
+	}
+	switch {
+	case c.Sentinel():
+		return c.newFailover(opt), nil
+	case len(trimAddrs(c.RedisClusterAddrs)) > 0:
+		return newCluster(trimAddrs(c.RedisClusterAddrs), opt), nil
+	default:
 		return redis.NewClient(opt), nil
 	}
-	addrs := make([]string, 0, len(c.RedisClusterAddrs))
-	for _, a := range c.RedisClusterAddrs {
+}
+
+// newFailover builds the Sentinel client. Its TLS settings serve the
+// sentinels and every master they name, so no one server name fits.
+func (c Common) newFailover(opt *redis.Options) *redis.Client {
+	return redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName:       strings.TrimSpace(c.RedisSentinelMaster),
+		SentinelAddrs:    trimAddrs(c.RedisSentinelAddrs),
+		SentinelPassword: c.RedisSentinelPassword,
+		ClientName:       opt.ClientName,
+		Username:         opt.Username,
+		Password:         opt.Password,
+		DB:               opt.DB,
+		TLSConfig:        anyServerTLS(opt.TLSConfig),
+		DialTimeout:      opt.DialTimeout,
+		ReadTimeout:      opt.ReadTimeout,
+		WriteTimeout:     opt.WriteTimeout,
+		PoolSize:         opt.PoolSize,
+		MaxRetries:       opt.MaxRetries,
+	})
+}
+
+// clusterReload bounds how long a cluster client keeps a stale map of
+// slots. go-redis reloads it at once on MOVED, but not when a master dies
+// (its commands fail to dial): without this, clients would dial the dead
+// master for go-redis's default of 60 s after its replica took over. A
+// reload is one CLUSTER SLOTS, made only while the client is in use.
+const clusterReload = time.Second
+
+func newCluster(addrs []string, opt *redis.Options) *redis.ClusterClient {
+	return redis.NewClusterClient(&redis.ClusterOptions{
+		ClusterStateReloadInterval: clusterReload,
+		Addrs:                      addrs,
+		ClientName:                 opt.ClientName,
+		Username:                   opt.Username,
+		Password:                   opt.Password,
+		TLSConfig:                  anyServerTLS(opt.TLSConfig),
+		DialTimeout:                opt.DialTimeout,
+		ReadTimeout:                opt.ReadTimeout,
+		WriteTimeout:               opt.WriteTimeout,
+		PoolSize:                   opt.PoolSize,
+		MaxRetries:                 opt.MaxRetries,
+	})
+}
+
+// anyServerTLS clears the server name of REDIS_URL's host: one name cannot
+// fit every node.
+func anyServerTLS(c *tls.Config) *tls.Config {
+	if c == nil {
+		return nil
+	}
+	c = c.Clone()
+	c.ServerName = ""
+	return c
+}
+
+// trimAddrs drops blanks from a host:port list.
+func trimAddrs(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, a := range in {
 		if a = strings.TrimSpace(a); a != "" {
-			addrs = append(addrs, a)
+			out = append(out, a)
 		}
 	}
-	var tlsCfg *tls.Config
-	if opt.TLSConfig != nil {
-		tlsCfg = opt.TLSConfig.Clone()
-		tlsCfg.ServerName = "" // one name cannot fit every node
-	}
-	return redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs:        addrs,
-		ClientName:   o.Name,
-		Username:     opt.Username,
-		Password:     opt.Password,
-		TLSConfig:    tlsCfg,
-		DialTimeout:  opt.DialTimeout,
-		ReadTimeout:  opt.ReadTimeout,
-		WriteTimeout: opt.WriteTimeout,
-		PoolSize:     opt.PoolSize,
-		MaxRetries:   opt.MaxRetries,
-	}), nil
+	return out
 }

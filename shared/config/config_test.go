@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
@@ -24,7 +25,7 @@ func defaults() config.Common {
 	}
 }
 
-var commonVars = []string{"REDIS_URL", "REDIS_CLUSTER_ADDRS", "STREAM_PREFIX", "STREAM_SHARDS", "LOG_LEVEL", "LOG_FORMAT"}
+var commonVars = []string{"REDIS_URL", "REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_ADDRS", "REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_PASSWORD", "STREAM_PREFIX", "STREAM_SHARDS", "LOG_LEVEL", "LOG_FORMAT"}
 
 // unsetEnv removes the variables for the test; t.Setenv restores them.
 func unsetEnv(t *testing.T, keys ...string) {
@@ -103,6 +104,21 @@ func TestValidate(t *testing.T) {
 		{"empty URL", func(c *config.Common) { c.RedisURL = "" }, "REDIS_URL"},
 		{"bad database", func(c *config.Common) { c.RedisURL = "redis://127.0.0.1:6379/abc" }, "REDIS_URL"},
 		{"unparsable URL", func(c *config.Common) { c.RedisURL = "redis://127.0.0.1:port/0" }, "REDIS_URL"},
+		{"sentinel", func(c *config.Common) {
+			c.RedisSentinelAddrs, c.RedisSentinelMaster = []string{"s1:26379", " s2:26379"}, "mymaster"
+		}, ""},
+		{"sentinel addrs without master", func(c *config.Common) { c.RedisSentinelAddrs = []string{"s1:26379"} }, "REDIS_SENTINEL_MASTER"},
+		{"sentinel master without addrs", func(c *config.Common) { c.RedisSentinelMaster = "mymaster" }, "REDIS_SENTINEL_ADDRS"},
+		{"sentinel blank addrs", func(c *config.Common) {
+			c.RedisSentinelAddrs, c.RedisSentinelMaster = []string{" ", ""}, "mymaster"
+		}, "REDIS_SENTINEL_ADDRS"},
+		{"sentinel addr without port", func(c *config.Common) {
+			c.RedisSentinelAddrs, c.RedisSentinelMaster = []string{"s1"}, "mymaster"
+		}, "REDIS_SENTINEL_ADDRS"},
+		{"sentinel and cluster", func(c *config.Common) {
+			c.RedisSentinelAddrs, c.RedisSentinelMaster = []string{"s1:26379"}, "mymaster"
+			c.RedisClusterAddrs = []string{"a:7000"}
+		}, "REDIS_CLUSTER_ADDRS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -237,6 +253,9 @@ func TestNewRedisCluster(t *testing.T) {
 		t.Fatalf("NewRedis with cluster addresses = %T, want *redis.ClusterClient", rdb)
 	}
 	o := cc.Options()
+	if o.ClusterStateReloadInterval <= 0 || o.ClusterStateReloadInterval > 5*time.Second {
+		t.Errorf("ClusterStateReloadInterval = %v: a failed-over master would be dialled that long", o.ClusterStateReloadInterval)
+	}
 	if strings.Join(o.Addrs, ",") != "10.0.0.1:7000,10.0.0.2:7000" || o.Username != "user" || o.Password != "pw" || o.ClientName != "x" {
 		t.Errorf("cluster options: addrs %q user %q password set %v name %q", o.Addrs, o.Username, o.Password != "", o.ClientName)
 	}

@@ -32,6 +32,10 @@ type Server struct {
 	opts    Options
 	cluster bool      // a node of a Cluster
 	tls     *tlsFiles // set with Options.TLS
+	// extra are more redis-server arguments (--replicaof, cluster timing).
+	extra []string
+	// sentinelConf, if set, runs a sentinel with this (writable) file.
+	sentinelConf string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -92,6 +96,13 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
+// Running reports whether the server runs (was not stopped).
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
 // Restart starts the server again on the same port and directory (it must
 // be stopped) and waits until it answers PING.
 func (s *Server) Restart() {
@@ -121,8 +132,12 @@ func (s *Server) Restart() {
 		args = append(args, "--requirepass", s.opts.RequirePass)
 	}
 	if s.cluster {
-		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "5000")
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	}
+	args = append(args, s.extra...)
+	if s.sentinelConf != "" {
+		// The file first: a sentinel rewrites it with what it learns.
+		args = []string{s.sentinelConf, "--sentinel", "--loglevel", "warning"}
 	}
 	cmd := exec.Command("redis-server", args...)
 	if err := cmd.Start(); err != nil {

@@ -71,6 +71,12 @@ type WriterConfig struct {
 	// lies outside the shards' hash slots, so the fence needs a Redis that
 	// is not a Cluster; NewWriter drops it on a ClusterClient.
 	Lease, Holder string
+	// MinReplicas, if above 0, makes a chunk count as written only once
+	// WAIT confirms that this many replicas have it (replicas.go); until
+	// then it is unwritten, and retried.
+	MinReplicas int
+	// ReplicaWait bounds each WAIT; 0 is DefaultReplicaWait.
+	ReplicaWait time.Duration
 }
 
 // Pending is an event on its way to Redis, with the writer's sequence
@@ -194,36 +200,92 @@ func (w *Writer) Write(ctx context.Context, events []Pending) (res Result, err e
 // failed shards in failed, and adds what was written to res. It returns the
 // first error.
 func (w *Writer) round(ctx context.Context, shards [][]chunk, idx []int, r int, minID string, failed []bool, res *Result) error {
-	pipe := w.c.Pipeline()
-	cmds := make([]*redis.Cmd, len(idx))
-	argss := make([][]any, len(idx))
-	keyss := make([][]string, len(idx))
-	for j, i := range idx {
-		keyss[j], argss[j] = w.scriptArgs(shards[i][r], minID)
-		cmds[j] = w.script.EvalSha(ctx, pipe, keyss[j], argss[j]...)
-	}
-	_, _ = pipe.Exec(ctx) // errors are read per command below
 	var first error
-	for j, i := range idx {
-		reply, cerr := cmds[j].Result()
-		if IsNoScript(cerr) {
-			// Redis restarted or flushed its scripts: send the body.
-			reply, cerr = w.script.Eval(ctx, w.c, keyss[j], argss[j]...).Result()
+	fail := func(i int, err error) {
+		failed[i] = true
+		if first == nil {
+			c := &shards[i][r]
+			first = fmt.Errorf("write shard %d (%d events): %w", c.shard, len(c.events), err)
 		}
-		c := &shards[i][r]
-		if cerr == nil {
-			cerr = res.add(reply, len(c.events))
-		}
-		if cerr != nil {
-			failed[i] = true
-			if first == nil {
-				first = fmt.Errorf("write shard %d (%d events): %w", c.shard, len(c.events), cerr)
+	}
+	for _, g := range w.byConn(ctx, shards, idx, r) {
+		if g.err != nil {
+			for _, i := range g.idx {
+				fail(i, g.err)
 			}
 			continue
 		}
-		c.events = nil
+		keyss := make([][]string, len(g.idx))
+		argss := make([][]any, len(g.idx))
+		for j, i := range g.idx {
+			keyss[j], argss[j] = w.scriptArgs(shards[i][r], minID)
+		}
+		replies, errs := w.send(ctx, g.c, keyss, argss)
+		for j, i := range g.idx {
+			c := &shards[i][r]
+			cerr := errs[j]
+			if cerr == nil {
+				cerr = res.add(replies[j], len(c.events))
+			}
+			if cerr != nil {
+				fail(i, cerr)
+				continue
+			}
+			c.events = nil
+		}
 	}
 	return first
+}
+
+// send runs the write script once per chunk in one pipeline on c, and
+// returns each chunk's reply or error. A chunk Redis has no script for
+// (restarted, SCRIPT FLUSH) is sent again with the script's body.
+func (w *Writer) send(ctx context.Context, c redis.Cmdable, keyss [][]string, argss [][]any) ([]any, []error) {
+	replies := make([]any, len(keyss))
+	errs := make([]error, len(keyss))
+	all := make([]int, len(keyss))
+	for j := range all {
+		all[j] = j
+	}
+	again := w.sendSome(ctx, c, all, keyss, argss, replies, errs, false)
+	if len(again) > 0 {
+		w.sendSome(ctx, c, again, keyss, argss, replies, errs, true)
+	}
+	return replies, errs
+}
+
+// sendSome sends the chunks js (by EVALSHA, or EVAL if body) in one
+// pipeline, followed by WAIT when replicas are required, and fills their
+// replies and errors. It returns the chunks that answered NOSCRIPT.
+func (w *Writer) sendSome(ctx context.Context, c redis.Cmdable, js []int, keyss [][]string, argss [][]any, replies []any, errs []error, body bool) []int {
+	pipe := c.Pipeline()
+	cmds := make([]*redis.Cmd, len(js))
+	for k, j := range js {
+		if body {
+			cmds[k] = w.script.Eval(ctx, pipe, keyss[j], argss[j]...)
+		} else {
+			cmds[k] = w.script.EvalSha(ctx, pipe, keyss[j], argss[j]...)
+		}
+	}
+	var wait *redis.IntCmd
+	if w.cfg.MinReplicas > 0 {
+		// Pipeliner has no Wait method; the pipeline's read deadline (the
+		// client's read timeout) exceeds replicaWait.
+		wait = redis.NewIntCmd(ctx, "wait", w.cfg.MinReplicas, w.replicaWait().Milliseconds())
+		_ = pipe.Process(ctx, wait)
+	}
+	_, _ = pipe.Exec(ctx) // errors are read per command below
+	var noScript []int
+	for k, j := range js {
+		replies[j], errs[j] = cmds[k].Result()
+		switch {
+		case !body && IsNoScript(errs[j]):
+			noScript = append(noScript, j)
+		case errs[j] == nil && wait != nil && !refused(replies[j]):
+			errs[j] = w.replicated(wait)
+		}
+	}
+	return noScript
 }
 
 // add records the reply of a chunk of n events: {appended, last id, {ch,

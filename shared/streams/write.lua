@@ -42,7 +42,13 @@ for i = first, #ARGV, 5 do
     names[#names+1] = ARGV[i+2]
   end
 end
-if #names == 0 then return {0, '', {}} end
+if #names == 0 then
+  -- All written before (a retry). Set the mark again all the same: a WAIT
+  -- after this call must cover the earlier write, and WAIT only waits for
+  -- what its own connection wrote.
+  redis.call('SET', mark, prev)
+  return {0, '', {}}
+end
 -- Everything that can fail the script runs before the first XADD.
 redis.call('SADD', chans, unpack(names))
 
