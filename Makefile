@@ -1,7 +1,7 @@
 # tickwire: make run (the demo) and make test (everything, with -race).
 SHELL   := /bin/bash
 GO      ?= go
-MODULES := ./shared/... ./collector/... ./publisher/... ./e2e/...
+MODULES := ./shared/... ./collector/... ./publisher/... ./e2e/... ./testkit/...
 BENCHTIME ?= 2s
 # staticcheck ships in honnef.co/go/tools; the proxy serves its module versions.
 STATICCHECK ?= v0.8.2
@@ -66,7 +66,7 @@ lint: fmt-check staticcheck
 	$(GO) vet $(MODULES)
 
 fmt-check:
-	@out=$$(gofmt -l shared collector publisher e2e); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l shared collector publisher e2e testkit); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 # staticcheck is installed (pinned) into GOPATH/bin when that version is missing.
 STATICCHECK_BIN = $(shell $(GO) env GOPATH)/bin/staticcheck

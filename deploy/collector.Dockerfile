@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
 # Image of the collector. Build from the repository root (the module
-# needs ../shared):
+# needs ../shared, and ../testkit/go.mod for its module graph):
 #
 #   docker build -f deploy/collector.Dockerfile -t tickwire/collector \
 #       --build-arg VERSION="$(git describe --tags --always --dirty)" .
@@ -21,6 +21,8 @@ WORKDIR /src
 # Dependencies first: a source change does not download them again.
 COPY shared/go.mod shared/go.sum shared/
 COPY collector/go.mod collector/go.sum collector/
+# Only the test kit's go.mod: the module graph names it (tests use it).
+COPY testkit/go.mod testkit/go.sum testkit/
 RUN cd collector && go mod download
 
 COPY shared/ shared/

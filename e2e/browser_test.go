@@ -16,6 +16,7 @@ import (
 
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/redistest"
+	"github.com/tickwire/tickwire/testkit/tape"
 )
 
 // chromiumPath finds Debian's chromium (scripts/ensure-browser.sh installs
@@ -190,7 +191,7 @@ func TestBrowserDemo(t *testing.T) {
 	target := latest[0].ID
 	poll.Until(t, 15*time.Second, func() error {
 		st = page(t, ctx)
-		if st.Last == "" || less(st.Last, target) {
+		if st.Last == "" || tape.Less(st.Last, target) {
 			return fmt.Errorf("page's last AAPL trade %q, want %s or later", st.Last, target)
 		}
 		return nil

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/redistest"
+	"github.com/tickwire/tickwire/testkit/logbuf"
+	"github.com/tickwire/tickwire/testkit/wsclient"
 )
 
 // TestNginxConfig runs `nginx -t` on deploy/nginx.conf, when nginx is
@@ -168,7 +168,7 @@ func TestNginxProxiesWebSocket(t *testing.T) {
 	cmd := exec.Command(nginx, "-p", dir, "-e", "stderr", "-c", confFile, "-g",
 		"daemon off; pid "+filepath.Join(dir, "nginx.pid")+"; user root;"+
 			" error_log stderr warn;")
-	log := &syncBuffer{}
+	log := &logbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	// Its workers hold the output pipes too: stop the whole group, and
 	// bound the wait for the pipes.
@@ -187,15 +187,12 @@ func TestNginxProxiesWebSocket(t *testing.T) {
 	waitHTTP(t, "http://"+lbAddr+"/readyz", 200, 15*time.Second)
 
 	h := http.Header{"Origin": {"http://" + lbAddr}}
-	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+lbAddr+"/v1/stream?access_token="+mint(t, "via-nginx"), h)
-	if err != nil {
-		t.Fatalf("WebSocket through nginx: %v (%v)\n%s", err, resp, log.String())
-	}
-	c := &wsClient{t: t, ws: ws}
-	if f := c.read(); f.Type != "welcome" || f.Replica != "ngx-1" {
+	c := wsclient.Dial(t, "ws://"+lbAddr+"/v1/stream?access_token="+mint(t, "via-nginx"), h) // a failure logs nginx's output
+	c.Wait = 15 * time.Second
+	if f := c.Read(); f.Type != "welcome" || f.Replica != "ngx-1" {
 		t.Errorf("first frame through nginx: %+v", f)
 	}
-	ws.Close() // nginx logs a request when it ends
+	c.WS.Close() // nginx logs a request when it ends
 	// The access log has the path, never the token of the query string.
 	poll.Until(t, 5*time.Second, func() error {
 		if !strings.Contains(log.String(), "/v1/stream") {

@@ -9,11 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
-	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/redistest"
+	"github.com/tickwire/tickwire/testkit/tape"
 )
 
 // startCollector runs the synthetic collector and waits for its first
@@ -37,43 +35,6 @@ func startCollector(t *testing.T, srv *redistest.Server, prefix string, extra ..
 	return p
 }
 
-// overlap returns the parts of a and b between the later of their first
-// ids and the earlier of their last ids.
-func overlap(a, b []string) ([]string, []string) {
-	lo := maxID(a[0], b[0])
-	hi := minID(a[len(a)-1], b[len(b)-1])
-	cut := func(s []string) []string {
-		var out []string
-		for _, id := range s {
-			if !less(id, lo) && !less(hi, id) {
-				out = append(out, id)
-			}
-		}
-		return out
-	}
-	return cut(a), cut(b)
-}
-
-func less(a, b string) bool {
-	x, _ := event.ParseID(a)
-	y, _ := event.ParseID(b)
-	return x.Less(y)
-}
-
-func maxID(a, b string) string {
-	if less(a, b) {
-		return b
-	}
-	return a
-}
-
-func minID(a, b string) string {
-	if less(a, b) {
-		return a
-	}
-	return b
-}
-
 // The whole path with real processes: a collector, two publisher replicas,
 // a client on each; both receive the same events, snapshot first.
 func TestPipelineTwoReplicas(t *testing.T) {
@@ -84,14 +45,14 @@ func TestPipelineTwoReplicas(t *testing.T) {
 
 	for i, addr := range []string{a1, a2} {
 		c := connect(t, addr, fmt.Sprintf("user-%d", i))
-		c.subscribe(map[string]any{"channels": []string{"trade:AAPL"}})
-		f := c.read()
+		c.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}})
+		f := c.Read()
 		if f.Type != "snapshot" || len(f.Events) != 1 || f.Events[0].Ch != "trade:AAPL" {
 			t.Fatalf("replica %d: first frame %+v, want a snapshot of trade:AAPL", i+1, f)
 		}
-		tp := &tape{}
-		tp.add(t, f.Events[0].ID)
-		if err := c.collect(tp, 5); err != nil { // live events follow, newer than the snapshot
+		tp := tape.New(t)
+		tp.Add(aapl, f.Events[0].ID)
+		if err := c.Collect(tp, aapl, 5); err != nil { // live events follow, newer than the snapshot
 			t.Fatal(err)
 		}
 	}
@@ -104,17 +65,17 @@ func compareLive(t *testing.T, a1, a2 string) {
 	t.Helper()
 	c1 := connect(t, a1, "cmp-1")
 	c2 := connect(t, a2, "cmp-2")
-	c1.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
-	c2.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
-	t1, t2 := &tape{}, &tape{}
+	c1.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+	c2.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+	t1, t2 := tape.New(t), tape.New(t)
 	const n = 60
-	if err := c1.collect(t1, n); err != nil {
+	if err := c1.Collect(t1, aapl, n); err != nil {
 		t.Fatal(err)
 	}
-	if err := c2.collect(t2, n); err != nil {
+	if err := c2.Collect(t2, aapl, n); err != nil {
 		t.Fatal(err)
 	}
-	o1, o2 := overlap(t1.ids, t2.ids)
+	o1, o2 := tape.Overlap(t1.IDs(aapl), t2.IDs(aapl))
 	if len(o1) < n/2 || !slices.Equal(o1, o2) {
 		t.Fatalf("replicas disagree over their common span (%d vs %d events):\n%v\n%v", len(o1), len(o2), o1, o2)
 	}
@@ -130,43 +91,43 @@ func TestReplicaKillResume(t *testing.T) {
 	_, a2 := startPublisher(t, srv.URL(), "e2", "pub-2")
 
 	control := connect(t, a2, "control")
-	control.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+	control.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
 	victim := connect(t, a1, "victim")
-	victim.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
-	vt, ct := &tape{}, &tape{}
-	if err := victim.collect(vt, 20); err != nil {
+	victim.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+	vt, ct := tape.New(t), tape.New(t)
+	if err := victim.Collect(vt, aapl, 20); err != nil {
 		t.Fatal(err)
 	}
 
 	killed := time.Now()
 	p1.signal(syscall.SIGKILL)
-	if err := victim.collect(vt, 1<<30); err == nil {
+	if err := victim.Collect(vt, aapl, 1<<30); err == nil {
 		t.Fatal("victim connection survived kill -9")
 	}
-	since := vt.ids[len(vt.ids)-1]
+	since := vt.Last(aapl)
 	resumed := connect(t, a2, "victim")
-	sub := resumed.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "since": map[string]string{"trade:AAPL": since}})
+	sub := resumed.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "since": map[string]string{"trade:AAPL": since}})
 	if !sub.Recovered["trade:AAPL"] {
 		t.Fatalf("subscribed %+v, want recovered", sub)
 	}
-	before := len(vt.ids)
-	if err := resumed.collect(vt, before+1); err != nil {
+	before := vt.Len(aapl)
+	if err := resumed.Collect(vt, aapl, before+1); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("replica kill -> first event on the other replica: %v", time.Since(killed))
-	if err := resumed.collect(vt, before+80); err != nil {
+	if err := resumed.Collect(vt, aapl, before+80); err != nil {
 		t.Fatal(err)
 	}
-	if err := control.collect(ct, 1); err != nil {
+	if err := control.Collect(ct, aapl, 1); err != nil {
 		t.Fatal(err)
 	}
 	// Read the control up to the victim's last id.
-	for less(ct.ids[len(ct.ids)-1], vt.ids[len(vt.ids)-1]) {
-		if err := control.collect(ct, len(ct.ids)+1); err != nil {
+	for tape.Less(ct.Last(aapl), vt.Last(aapl)) {
+		if err := control.Collect(ct, aapl, ct.Len(aapl)+1); err != nil {
 			t.Fatal(err)
 		}
 	}
-	o1, o2 := overlap(vt.ids, ct.ids)
+	o1, o2 := tape.Overlap(vt.IDs(aapl), ct.IDs(aapl))
 	if len(o1) < 50 || !slices.Equal(o1, o2) {
 		t.Fatalf("after resume the victim's tape differs from the control's (%d vs %d):\n%v\n%v", len(o1), len(o2), o1, o2)
 	}
@@ -179,22 +140,9 @@ func TestPublisherSIGTERM(t *testing.T) {
 	startCollector(t, srv, "e3")
 	p1, a1 := startPublisher(t, srv.URL(), "e3", "pub-1")
 	c := connect(t, a1, "alice")
-	c.subscribe(map[string]any{"channels": []string{"trade:*"}})
+	c.Subscribe(map[string]any{"channels": []string{"trade:*"}})
 	p1.signal(syscall.SIGTERM)
-	var code int
-	for {
-		_, err := c.tryRead(15 * time.Second)
-		if err == nil {
-			continue
-		}
-		ce, ok := err.(*websocket.CloseError)
-		if !ok {
-			t.Fatalf("connection ended without a close frame: %v", err)
-		}
-		code = ce.Code
-		break
-	}
-	if code != 1001 {
+	if code := c.CloseCode(); code != 1001 {
 		t.Fatalf("close code %d, want 1001", code)
 	}
 	took, err := p1.wait(10 * time.Second)

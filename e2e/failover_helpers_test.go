@@ -14,6 +14,8 @@ import (
 
 	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/redistest"
+	"github.com/tickwire/tickwire/testkit/tape"
+	"github.com/tickwire/tickwire/testkit/wsclient"
 )
 
 // recorder is a WebSocket client that records, in its own goroutine, every
@@ -35,15 +37,15 @@ type rec struct {
 func record(t *testing.T, addr, sub, channel string) *recorder {
 	t.Helper()
 	c := connect(t, addr, sub)
-	c.subscribe(map[string]any{"channels": []string{channel}, "snapshot": false})
+	c.Subscribe(map[string]any{"channels": []string{channel}, "snapshot": false})
 	r := &recorder{name: sub}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
-			_ = c.ws.SetReadDeadline(time.Now().Add(time.Minute))
-			var f frame
-			err := c.ws.ReadJSON(&f)
+			_ = c.WS.SetReadDeadline(time.Now().Add(time.Minute))
+			var f wsclient.Frame
+			err := c.WS.ReadJSON(&f)
 			now := time.Now()
 			r.mu.Lock()
 			if err != nil {
@@ -65,8 +67,8 @@ func record(t *testing.T, addr, sub, channel string) *recorder {
 		}
 	}()
 	t.Cleanup(func() {
-		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(time.Second))
-		_ = c.ws.Close()
+		_ = c.WS.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(time.Second))
+		_ = c.WS.Close()
 		<-done
 	})
 	return r
@@ -134,11 +136,11 @@ func checkTape(t *testing.T, r *recorder, hist []redis.XMessage) (lost int) {
 			lost++
 		}
 		if prev != "" {
-			if !less(prev, x.id) {
+			if !tape.Less(prev, x.id) {
 				t.Errorf("%s: id %s after %s: not growing, or twice", r.name, x.id, prev)
 			}
 			for _, m := range hist {
-				if less(prev, m.ID) && less(m.ID, x.id) {
+				if tape.Less(prev, m.ID) && tape.Less(m.ID, x.id) {
 					holes++
 					if holes <= 5 {
 						t.Errorf("%s: silent hole: history holds %s between %s and %s, received one after the other", r.name, m.ID, prev, x.id)

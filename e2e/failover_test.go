@@ -14,6 +14,7 @@ import (
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/redistest"
 	"github.com/tickwire/tickwire/shared/streams"
+	"github.com/tickwire/tickwire/testkit/tape"
 )
 
 // failover is one way Redis fails a master over to its replica: by
@@ -60,7 +61,7 @@ func testFailover(t *testing.T, f failover, prefix string) {
 	top := lagBehind(t, f.master, f.replica, feed, 20, 20*time.Second)
 	poll.Until(t, 20*time.Second, func() error { // the publishers delivered beyond it
 		for _, r := range recs {
-			if last := r.lastID(); last == "" || !less(top, last) {
+			if last := r.lastID(); last == "" || !tape.Less(top, last) {
 				return fmt.Errorf("%s's last id %s is not beyond the replica's %s", r.name, last, top)
 			}
 		}

@@ -6,6 +6,7 @@ require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/tickwire/tickwire/shared v0.0.0
+	github.com/tickwire/tickwire/testkit v0.0.0
 )
 
 require (
@@ -19,3 +20,5 @@ require (
 )
 
 replace github.com/tickwire/tickwire/shared => ../shared
+
+replace github.com/tickwire/tickwire/testkit => ../testkit

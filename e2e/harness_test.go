@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -14,15 +12,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/tickwire/tickwire/shared/auth"
-	"github.com/tickwire/tickwire/shared/event"
+	"github.com/tickwire/tickwire/testkit/logbuf"
+	"github.com/tickwire/tickwire/testkit/wsclient"
 )
 
 const secret = "e2e-secret"
@@ -49,26 +45,9 @@ type proc struct {
 	t    *testing.T
 	name string
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *logbuf.Buffer
 	done chan struct{}
 	err  error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // start runs bin with env (added to a minimal environment).
@@ -76,7 +55,7 @@ func start(t *testing.T, name, bin string, env []string, stdin io.Reader, args .
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, bin), args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "LOG_LEVEL=debug"}, env...)
-	p := &proc{t: t, name: name, cmd: cmd, log: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{t: t, name: name, cmd: cmd, log: &logbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = p.log, p.log, stdin
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -184,113 +163,17 @@ func mint(t *testing.T, sub string) string {
 	return tok
 }
 
-// wsClient is a protocol client that records its tape of events.
-type wsClient struct {
-	t  *testing.T
-	ws *websocket.Conn
-}
+// aapl is the channel the tests that compare tapes subscribe to.
+const aapl = "trade:AAPL"
 
-type frame struct {
-	Type      string          `json:"type"`
-	Code      string          `json:"code"`
-	Replica   string          `json:"replica"`
-	Recovered map[string]bool `json:"recovered"`
-	Channels  []string        `json:"channels"`
-	Events    []struct {
-		Ch   string          `json:"ch"`
-		ID   string          `json:"id"`
-		TS   int64           `json:"ts"`
-		Data json.RawMessage `json:"data"`
-	} `json:"events"`
-}
-
-func connect(t *testing.T, addr, sub string) *wsClient {
+// connect dials a replica as sub, with a deadline of 15 s per frame (the
+// processes run with -race), and reads the welcome.
+func connect(t *testing.T, addr, sub string) *wsclient.Client {
 	t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/v1/stream?access_token="+mint(t, sub), nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	t.Cleanup(func() { _ = ws.Close() })
-	c := &wsClient{t: t, ws: ws}
-	if f := c.read(); f.Type != "welcome" {
-		t.Fatalf("got %+v, want welcome", f)
-	}
+	c := wsclient.Dial(t, "ws://"+addr+"/v1/stream?access_token="+mint(t, sub), nil)
+	c.Wait = 15 * time.Second
+	c.Expect("welcome")
 	return c
-}
-
-func (c *wsClient) read() frame {
-	c.t.Helper()
-	f, err := c.tryRead(15 * time.Second)
-	if err != nil {
-		c.t.Fatalf("read: %v", err)
-	}
-	return f
-}
-
-func (c *wsClient) tryRead(wait time.Duration) (frame, error) {
-	_ = c.ws.SetReadDeadline(time.Now().Add(wait))
-	_, data, err := c.ws.ReadMessage()
-	if err != nil {
-		return frame{}, err
-	}
-	var f frame
-	if err := json.Unmarshal(data, &f); err != nil {
-		return frame{}, fmt.Errorf("bad frame %s: %w", data, err)
-	}
-	return f, nil
-}
-
-func (c *wsClient) subscribe(req map[string]any) frame {
-	c.t.Helper()
-	req["op"] = "subscribe"
-	if err := c.ws.WriteJSON(req); err != nil {
-		c.t.Fatal(err)
-	}
-	f := c.read()
-	if f.Type != "subscribed" {
-		c.t.Fatalf("got %+v, want subscribed", f)
-	}
-	return f
-}
-
-// tape is one channel's events as a client saw them, checked as they come.
-type tape struct {
-	ids  []string
-	last event.ID
-}
-
-func (tp *tape) add(t *testing.T, id string) {
-	t.Helper()
-	parsed, err := event.ParseID(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tp.ids) > 0 && !tp.last.Less(parsed) {
-		t.Fatalf("id %s after %s: not growing, or twice", id, tp.last)
-	}
-	tp.last = parsed
-	tp.ids = append(tp.ids, id)
-}
-
-// collect reads frames into tp until it holds n events or the connection
-// ends; it returns the error that ended it, if any.
-func (c *wsClient) collect(tp *tape, n int) error {
-	c.t.Helper()
-	for len(tp.ids) < n {
-		f, err := c.tryRead(15 * time.Second)
-		if err != nil {
-			return err
-		}
-		switch f.Type {
-		case "events", "snapshot":
-			for _, e := range f.Events {
-				tp.add(c.t, e.ID)
-			}
-		case "error":
-			c.t.Fatalf("error frame %+v", f)
-		}
-	}
-	return nil
 }
 
 // scrape returns the value of a metric without labels from a /metrics page.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/redistest"
+	"github.com/tickwire/tickwire/testkit/logbuf"
 )
 
 // TestStatusSeesStalledReplica runs a collector and two replicas, then
@@ -98,7 +99,7 @@ func TestTailCommand(t *testing.T) {
 
 	cmd := exec.Command(filepath.Join(binDir, "publisher"), "tail", "--last", "3", "trade:AAPL", "--json", "quote:*")
 	cmd.Env = env
-	log := &syncBuffer{}
+	log := &logbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tickwire/tickwire/shared/poll"
+	"github.com/tickwire/tickwire/testkit/logbuf"
 )
 
 // runScript is scripts/run.sh (make run) started by a test in a process
@@ -20,7 +21,7 @@ import (
 type runScript struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *logbuf.Buffer
 	dir  string
 	done chan error
 }
@@ -35,7 +36,7 @@ func startRunScript(t *testing.T, env ...string) *runScript {
 		signal.Notify(c, syscall.SIGINT)
 		t.Cleanup(func() { signal.Stop(c) })
 	}
-	r := &runScript{t: t, out: &syncBuffer{}, dir: t.TempDir(), done: make(chan error, 1)}
+	r := &runScript{t: t, out: &logbuf.Buffer{}, dir: t.TempDir(), done: make(chan error, 1)}
 	r.cmd = exec.Command("bash", "scripts/run.sh")
 	r.cmd.Dir = ".."
 	r.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "RUN_DIR=" + r.dir, "BIN_DIR=" + binDir}, env...)

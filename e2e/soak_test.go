@@ -32,6 +32,7 @@ import (
 	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/redistest"
 	"github.com/tickwire/tickwire/shared/streams"
+	"github.com/tickwire/tickwire/testkit/tape"
 )
 
 // Shape of the soak. The collector's rate and the number of clients are
@@ -395,7 +396,7 @@ func soakCheckTapes(t *testing.T, srv *redistest.Server, r *soakRun, end time.Ti
 			prev = tp[i-1]
 		}
 		missing := 0
-		for j := i; j < len(want) && less(want[j], got(i)); j++ {
+		for j := i; j < len(want) && tape.Less(want[j], got(i)); j++ {
 			missing++
 		}
 		t.Errorf("%s: tape of %s differs from its history (%d vs %d ids): after %s (#%d) it has %s, history has %s (%d missing before it)\nwhat the client did around there:\n%s",

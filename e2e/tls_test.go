@@ -9,6 +9,7 @@ import (
 
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/redistest"
+	"github.com/tickwire/tickwire/testkit/tape"
 )
 
 // rediss:// works for both processes against a TLS-only redis-server whose
@@ -20,8 +21,8 @@ func TestRedisTLS(t *testing.T) {
 	startCollector(t, srv, "tl", trust)
 	_, addr := startPublisher(t, srv.URL(), "tl", "pub-1", trust)
 	c := connect(t, addr, "alice")
-	c.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
-	if err := c.collect(&tape{}, 5); err != nil {
+	c.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+	if err := c.Collect(tape.New(t), aapl, 5); err != nil {
 		t.Fatal(err)
 	}
 

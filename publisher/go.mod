@@ -7,6 +7,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/tickwire/tickwire/shared v0.0.0
+	github.com/tickwire/tickwire/testkit v0.0.0
 	go.uber.org/goleak v1.3.0
 	golang.org/x/sync v0.25.0
 	golang.org/x/time v0.16.0
@@ -28,3 +29,5 @@ require (
 )
 
 replace github.com/tickwire/tickwire/shared => ../shared
+
+replace github.com/tickwire/tickwire/testkit => ../testkit

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/tickwire/tickwire/shared/auth"
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/redistest"
+	"github.com/tickwire/tickwire/testkit/logbuf"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -43,24 +43,6 @@ func TestTokenRefusesNonPositiveTTL(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe for the replica's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // run serves until its context ends, then shuts down in order: the
 // listener closes, clients get 1001, and the replica's groups are gone
 // (Redis was still open for the teardown) before run returns nil.
@@ -72,7 +54,7 @@ func TestRunShutsDownInOrder(t *testing.T) {
 	t.Setenv("PUBLISHER_ADDR", "127.0.0.1:0")
 	t.Setenv("PUBLISHER_REPLICA_ID", "main-1")
 	t.Setenv("PUBLISHER_DRAIN_TIMEOUT", "5s")
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -90,7 +90,7 @@ func TestRidesOutRedisOutage(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	f.wantStored(t, 0, 300)
-	if down, up := f.logs.count(msgDown), f.logs.count(msgUp); down != 1 || up != 1 {
+	if down, up := logCount(f.logs, msgDown), logCount(f.logs, msgUp); down != 1 || up != 1 {
 		t.Errorf("outage logged %d times down and %d up, want once each:\n%s", down, up, f.logs)
 	}
 }
@@ -108,7 +108,7 @@ func TestOverflowDropsOldest(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	f.wantStored(t, 15, 10)
-	if n := f.logs.droppedLogged(); n != 15 {
+	if n := droppedLogged(f.logs); n != 15 {
 		t.Errorf("logged %d drops, want 15:\n%s", n, f.logs)
 	}
 }
@@ -136,7 +136,7 @@ func TestOverflowWhileRedisDown(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	f.wantStored(t, 15, 10)
-	if n := f.logs.droppedLogged(); n != 15 {
+	if n := droppedLogged(f.logs); n != 15 {
 		t.Errorf("logged %d drops, want 15:\n%s", n, f.logs)
 	}
 }

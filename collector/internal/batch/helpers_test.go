@@ -1,7 +1,6 @@
 package batch
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +22,8 @@ import (
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/redistest"
 	"github.com/tickwire/tickwire/shared/streams"
+	"github.com/tickwire/tickwire/testkit/logbuf"
+	"github.com/tickwire/tickwire/testkit/redisfix"
 )
 
 func TestMain(m *testing.M) {
@@ -43,7 +43,7 @@ type fixture struct {
 	layout streams.Layout
 	b      *Batcher
 	m      *Metrics
-	logs   *lockedBuffer
+	logs   *logbuf.Buffer
 }
 
 func newFixture(t testing.TB, shards int, cfg Config, opts ...redistest.Options) *fixture {
@@ -55,16 +55,7 @@ func newFixture(t testing.TB, shards int, cfg Config, opts ...redistest.Options)
 func newFixtureWith(t testing.TB, shards int, cfg Config, wcfg streams.WriterConfig, opts ...redistest.Options) *fixture {
 	t.Helper()
 	srv := redistest.Start(t, opts...)
-	common := config.Common{RedisURL: srv.URL(), StreamPrefix: "test", StreamShards: shards}
-	layout, err := common.Layout()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := common.NewRedis(config.ClientOptions{Name: "test-collector"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
+	layout, client := redisfix.Open(t, config.Common{RedisURL: srv.URL(), StreamPrefix: "test", StreamShards: shards}, "test-collector")
 	if cfg.Ping == nil {
 		cfg.Ping = func(ctx context.Context) error { return client.Ping(ctx).Err() }
 	}
@@ -73,7 +64,7 @@ func newFixtureWith(t testing.TB, shards int, cfg Config, wcfg streams.WriterCon
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	b, err := New(w, cfg, slog.New(slog.NewTextHandler(logs, nil)), m)
 	if err != nil {
 		t.Fatal(err)
@@ -142,15 +133,8 @@ func (f *fixture) stored(t testing.TB) map[string][]int {
 	ctx := context.Background()
 	feed := map[string][]redis.XMessage{} // channel → feed entries
 	for _, key := range f.layout.Feeds() {
-		msgs, err := f.rdb.XRange(ctx, key, "-", "+").Result()
-		if err != nil {
-			t.Fatalf("xrange %s: %v", key, err)
-		}
-		for _, m := range msgs {
-			e, err := event.FromEntry(m.ID, m.Values)
-			if err != nil {
-				t.Fatalf("feed %s: %v", key, err)
-			}
+		for _, en := range redisfix.Entries(t, f.rdb, key) {
+			m, e := en.Msg, en.Event
 			if f.layout.Feed(f.layout.Shard(e.Channel.Symbol)) != key {
 				t.Fatalf("%s in feed %s, wrong shard", e.Channel, key)
 			}
@@ -219,33 +203,15 @@ func (f *fixture) wantStored(t testing.TB, first, n int) {
 	}
 }
 
-// lockedBuffer is a log destination the test may read while handlers write.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// count returns how many log lines have msg.
-func (l *lockedBuffer) count(msg string) int {
-	return strings.Count(l.String(), "msg="+strconv.Quote(msg))
+// logCount returns how many log lines have msg.
+func logCount(l *logbuf.Buffer, msg string) int {
+	return l.Count("msg=" + strconv.Quote(msg))
 }
 
 var droppedAttr = regexp.MustCompile(`dropped=(\d+)`)
 
 // droppedLogged sums the dropped= counts of the log.
-func (l *lockedBuffer) droppedLogged() int {
+func droppedLogged(l *logbuf.Buffer) int {
 	sum := 0
 	for _, m := range droppedAttr.FindAllStringSubmatch(l.String(), -1) {
 		n, _ := strconv.Atoi(m[1])

@@ -1,11 +1,9 @@
 package derive
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,32 +12,15 @@ import (
 
 	"github.com/tickwire/tickwire/collector/internal/source"
 	"github.com/tickwire/tickwire/shared/event"
+	"github.com/tickwire/tickwire/testkit/logbuf"
 )
-
-// syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // TestMaxSymbolsRefuses: beyond MaxSymbols, events of new symbols are
 // refused and counted, known symbols go on, the state stays at the cap,
 // and the refusals are logged once per refusedLogEvery, not per event.
 func TestMaxSymbolsRefuses(t *testing.T) {
 	const max, sent = 100, 20_000
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	var out sink
 	st, err := New(Config{Bars: true, Signals: true, MaxSymbols: max}, out.add,
 		slog.New(slog.NewTextHandler(&logs, nil)), prometheus.NewRegistry())

@@ -1,7 +1,6 @@
 package source
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tickwire/tickwire/shared/event"
+	"github.com/tickwire/tickwire/testkit/logbuf"
 )
 
 func TestParseLine(t *testing.T) {
@@ -82,27 +82,9 @@ func FuzzParseLine(f *testing.F) {
 	})
 }
 
-// lockedBuffer is a log destination the test may read while handlers write.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newJSONL(t *testing.T, r io.Reader, cfg JSONLConfig) (*JSONL, *lockedBuffer) {
+func newJSONL(t *testing.T, r io.Reader, cfg JSONLConfig) (*JSONL, *logbuf.Buffer) {
 	t.Helper()
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	j, err := NewJSONL(r, cfg, slog.New(slog.NewTextHandler(&logs, nil)), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("NewJSONL: %v", err)

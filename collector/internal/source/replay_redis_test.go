@@ -15,6 +15,7 @@ import (
 	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/redistest"
 	"github.com/tickwire/tickwire/shared/streams"
+	"github.com/tickwire/tickwire/testkit/redisfix"
 )
 
 // TestReplayIntoRedis replays each test file at full speed through the
@@ -33,16 +34,7 @@ func TestReplayIntoRedis(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			srv := redistest.Start(t)
-			common := config.Common{RedisURL: srv.URL(), StreamPrefix: "replay", StreamShards: 2}
-			layout, err := common.Layout()
-			if err != nil {
-				t.Fatal(err)
-			}
-			client, err := common.NewRedis(config.ClientOptions{Name: "test-replay"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = client.Close() })
+			layout, client := redisfix.Open(t, config.Common{RedisURL: srv.URL(), StreamPrefix: "replay", StreamShards: 2}, "test-replay")
 			w := streams.NewWriter(client, layout, streams.WriterConfig{FeedLen: 100_000, HistoryLen: 100_000})
 			m, err := batch.NewMetrics(prometheus.NewRegistry())
 			if err != nil {
@@ -108,15 +100,8 @@ func readStored(t *testing.T, srv *redistest.Server, layout streams.Layout) map[
 	out := map[string][]wantEvent{}
 	hist := map[string]int{} // channel → entries of its history seen
 	for _, key := range layout.Feeds() {
-		msgs, err := rdb.XRange(ctx, key, "-", "+").Result()
-		if err != nil {
-			t.Fatalf("xrange %s: %v", key, err)
-		}
-		for _, m := range msgs {
-			e, err := event.FromEntry(m.ID, m.Values)
-			if err != nil {
-				t.Fatalf("feed %s: %v", key, err)
-			}
+		for _, en := range redisfix.Entries(t, rdb, key) {
+			m, e := en.Msg, en.Event
 			h, err := rdb.XRange(ctx, layout.History(e.Channel), "-", "+").Result()
 			if err != nil {
 				t.Fatal(err)

@@ -20,6 +20,8 @@ import (
 
 	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/poll"
+	"github.com/tickwire/tickwire/testkit/golden"
+	"github.com/tickwire/tickwire/testkit/logbuf"
 )
 
 // wantEvent is an event as a test expects it: data as the exact JSON.
@@ -29,43 +31,31 @@ type wantEvent struct {
 	data string
 }
 
-// wantCSV is testdata/replay.csv as the replay must emit it, written out by
-// hand; badCSV are the lines of its bad rows.
+// wantCSV and wantJSONL are testdata/replay.csv and replay.jsonl as the
+// replay must emit them (testkit/golden, written out by hand); badCSV and
+// badJSONL are the lines of their bad rows.
 var (
-	wantCSV = []wantEvent{
-		{"trade:AAPL", 1764340200000, `{"price":189.23,"size":100}`},
-		{"quote:AAPL", 1764340200250, `{"bid":189.22,"bid_size":300,"ask":189.24,"ask_size":500}`},
-		{"trade:MSFT", 1764340200500, `{"price":412.1,"size":200}`},
-		{"trade:AAPL", 1764340201000, `{"price":189.25,"size":50}`},
-		{"quote:MSFT", 1764340201200, `{"bid":412.05,"bid_size":0,"ask":412.15,"ask_size":0}`},
-		{"bar:MSFT", 1764340260000, `{"open":412,"high":412.5,"low":411.9,"close":412.3,"volume":12000,"start":1764340260000,"end":1764340320000}`},
-		{"bar:MSFT", 1764340320000, `{"open":412.3,"high":412.8,"low":412.2,"close":412.6,"volume":9000,"start":1764340320000,"end":1764340380000}`},
-		{"trade:V", 1764340321000, `{"price":310.5,"size":300}`},
-		{"trade:AAPL", 1764340323000, `{"price":189.41,"size":10}`},
-		{"trade:V", 1764340325000, `{"price":310.6,"size":100}`},
-		{"quote:V", 1764340326500, `{"bid":310.55,"bid_size":100,"ask":310.65,"ask_size":200}`},
-		{"bar:BRK.B", 1764340380000, `{"open":480.1,"high":480.1,"low":480.1,"close":480.1,"volume":0,"start":1764340380000,"end":1764340440000}`},
-	}
-	badCSV = []int{6, 8, 9, 10, 13, 15}
-
-	wantJSONL = []wantEvent{
-		{"trade:AAPL", 1764340200000, `{"price":189.23,"size":100}`},
-		{"quote:AAPL", 1764340200250, `{"bid":189.22,"bid_size":300,"ask":189.24,"ask_size":500}`},
-		{"bar:MSFT", 1764340260000, `{"open":412,"high":412.5,"low":411.9,"close":412.3,"volume":12000,"start":1764340260000,"end":1764340320000}`},
-		{"signal:AAPL", 1764340261000, `{"signal":"new_high","price":189.3,"prev_high":189.25,"move_pct":0.0264}`},
-		{"trade:MSFT", 1764340261000, `{"price":412.1,"size":200}`}, // no ts: the time of the line before
-		{"trade:BRK.B", 1764340262000, `{"price":480.1,"size":5}`},
-	}
-	badJSONL = []int{4, 6, 9}
+	wantCSV   = fromGolden(golden.ReplayCSV())
+	wantJSONL = fromGolden(golden.ReplayJSONL())
+	badCSV    = []int{6, 8, 9, 10, 13, 15}
+	badJSONL  = []int{4, 6, 9}
 )
+
+func fromGolden(evs []golden.Event) []wantEvent {
+	out := make([]wantEvent, len(evs))
+	for i, e := range evs {
+		out[i] = wantEvent{ch: e.Ch, ts: e.TS, data: e.Data}
+	}
+	return out
+}
 
 func asWant(e Event) wantEvent {
 	return wantEvent{ch: e.Channel.String(), ts: e.TS, data: string(data(e))}
 }
 
-func newReplay(t testing.TB, cfg ReplayConfig) (*Replay, *lockedBuffer) {
+func newReplay(t testing.TB, cfg ReplayConfig) (*Replay, *logbuf.Buffer) {
 	t.Helper()
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	r, err := NewReplay(cfg, slog.New(slog.NewTextHandler(&logs, nil)), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("NewReplay: %v", err)

@@ -1,12 +1,10 @@
 package monitor
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,26 +18,10 @@ import (
 	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/redistest"
 	"github.com/tickwire/tickwire/shared/streams"
+	"github.com/tickwire/tickwire/testkit/logbuf"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) count(sub string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), sub)
-}
 
 // fixture is a monitor of one shard whose group exists and reads nothing:
 // the test plays the reader (through the tap) and the clock (poll's now).
@@ -48,7 +30,7 @@ type fixture struct {
 	rdb  *redis.Client
 	feed string
 	tap  *Tap
-	logs *lockedBuffer
+	logs *logbuf.Buffer
 	reg  *prometheus.Registry
 }
 
@@ -67,7 +49,7 @@ func newFixture(t *testing.T) *fixture {
 	if _, err := streams.RecreateGroupAtTail(context.Background(), rdb, layout, 0, "publisher:r1"); err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	reg := prometheus.NewRegistry()
 	m := New(Config{Client: rdb, Layout: layout, Group: "publisher:r1", StallAfter: 5 * time.Second,
 		Log: slog.New(slog.NewTextHandler(logs, nil))}, reg)
@@ -120,7 +102,7 @@ func TestStallVerdict(t *testing.T) {
 	for i := 6; i < 10; i++ {
 		f.poll(t, t0.Add(time.Duration(i)*time.Second))
 	}
-	if n := f.logs.count("level=ERROR"); n != 1 {
+	if n := f.logs.Count("level=ERROR"); n != 1 {
 		t.Errorf("%d ERROR lines, want 1", n)
 	}
 	f.tap.Publish([]*hub.Message{{Event: event.Event{TS: time.Now().UnixMilli()}}})
@@ -131,7 +113,7 @@ func TestStallVerdict(t *testing.T) {
 	if v := testutil.ToFloat64(f.m.stalled); v != 0 {
 		t.Errorf("stalled gauge %v after progress", v)
 	}
-	if n := f.logs.count("level=INFO msg=\"feed stall ended"); n != 1 {
+	if n := f.logs.Count("level=INFO msg=\"feed stall ended"); n != 1 {
 		t.Errorf("%d INFO lines about the end, want 1", n)
 	}
 }
@@ -152,7 +134,7 @@ func TestNoStallWhileMovingOrIdle(t *testing.T) {
 	if err := f.m.Ready(); err != nil {
 		t.Fatalf("Ready = %v", err)
 	}
-	if n := f.logs.count("level=ERROR"); n != 0 {
+	if n := f.logs.Count("level=ERROR"); n != 0 {
 		t.Errorf("%d ERROR lines, want none", n)
 	}
 }
@@ -211,7 +193,7 @@ func TestFeedAge(t *testing.T) {
 // Refusals count every one but log at most a burst and a rate, and say how
 // many lines they left out.
 func TestRefusalsRateLimited(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	reg := prometheus.NewRegistry()
 	r := NewRefusals(reg, slog.New(slog.NewTextHandler(logs, nil)))
 	for _, reason := range RefusedReasons {
@@ -225,14 +207,14 @@ func TestRefusalsRateLimited(t *testing.T) {
 	if v := testutil.ToFloat64(r.total.WithLabelValues(RefusedUnauthorized)); v != 1000 {
 		t.Errorf("counted %v, want 1000", v)
 	}
-	if n := logs.count("connection refused"); n < 1 || n >= 1000 {
+	if n := logs.Count("connection refused"); n < 1 || n >= 1000 {
 		t.Errorf("%d lines for 1000 refusals, want a few", n)
 	}
 	r.mu.Lock()
 	r.lim = rate.NewLimiter(rate.Inf, 0) // let the next one through, as time passing would
 	r.mu.Unlock()
 	r.Refuse(RefusedFull)
-	if logs.count("refusals_not_logged=") != 1 {
-		t.Errorf("no count of the lines left out:\n%s", logs.b.String())
+	if logs.Count("refusals_not_logged=") != 1 {
+		t.Errorf("no count of the lines left out:\n%s", logs.String())
 	}
 }

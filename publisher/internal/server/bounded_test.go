@@ -13,6 +13,7 @@ import (
 
 	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/poll"
+	"github.com/tickwire/tickwire/testkit/wsclient"
 )
 
 // fillScript writes per entries of padded trades into each history key in
@@ -96,7 +97,7 @@ func TestReplayOfNonReaderIsBounded(t *testing.T) {
 	for _, n := range names {
 		since[n] = "1-0" // before everything: replay all, with a gap
 	}
-	hog.send(map[string]any{"op": "subscribe", "channels": names, "since": since})
+	hog.Send(map[string]any{"op": "subscribe", "channels": names, "since": since})
 
 	peak := base
 	conns := r.srv.deps.Metrics.Connections
@@ -113,11 +114,11 @@ func TestReplayOfNonReaderIsBounded(t *testing.T) {
 		t.Fatalf("heap grew by %d MB for one non-reading client's replay, want under 64 MB", grown>>20)
 	}
 	for {
-		_, err := hog.tryRead(15 * time.Second)
+		_, err := hog.TryRead(15 * time.Second)
 		if err == nil {
 			continue
 		}
-		if code, ok := closeCodeOf(err); ok && code != 4008 && code != 1006 {
+		if code, ok := wsclient.CloseCodeOf(err); ok && code != 4008 && code != 1006 {
 			t.Fatalf("non-reading client closed with %d, want 4008 (or a dropped connection): %v", code, err)
 		}
 		break
@@ -126,9 +127,9 @@ func TestReplayOfNonReaderIsBounded(t *testing.T) {
 		t.Fatalf("replica not ready after the replay: %v", err)
 	}
 	ok := dialAuthed(t, r, "ok")
-	ok.subscribe(map[string]any{"channels": []string{"trade:LIVE"}, "snapshot": false})
+	ok.Subscribe(map[string]any{"channels": []string{"trade:LIVE"}, "snapshot": false})
 	e.write("trade:LIVE", 1)
-	if f := ok.readType("events"); len(f.Events) != 1 || f.Events[0].Ch != "trade:LIVE" {
+	if f := ok.ReadType("events"); len(f.Events) != 1 || f.Events[0].Ch != "trade:LIVE" {
 		t.Fatalf("live events after the replay: %+v", f)
 	}
 }
@@ -142,7 +143,7 @@ func TestLongReplayThenLiveNoGapNoDuplicate(t *testing.T) {
 	e.fillHistory([]string{"trade:AAPL"}, 900, 10)
 	r := e.startReplica("pub-1", func(c *Config) { c.QueueEvents = 64 })
 	c := dialAuthed(t, r, "u")
-	c.send(map[string]any{"op": "subscribe", "channels": []string{"trade:AAPL"}, "since": map[string]string{"trade:AAPL": "1-0"}})
+	c.Send(map[string]any{"op": "subscribe", "channels": []string{"trade:AAPL"}, "since": map[string]string{"trade:AAPL": "1-0"}})
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -161,7 +162,7 @@ func TestLongReplayThenLiveNoGapNoDuplicate(t *testing.T) {
 	var got []string
 	want := 900 + 40
 	for len(got) < want {
-		f, err := c.tryRead(10 * time.Second)
+		f, err := c.TryRead(10 * time.Second)
 		if err != nil {
 			t.Fatalf("after %d of %d events: %v", len(got), want, err)
 		}
@@ -187,7 +188,7 @@ func TestLongReplayThenLiveNoGapNoDuplicate(t *testing.T) {
 			t.Fatalf("event %d: got id %s, want %s (every event once, in order)", i, got[i], xm.ID)
 		}
 	}
-	if f, err := c.tryRead(300 * time.Millisecond); err == nil {
+	if f, err := c.TryRead(300 * time.Millisecond); err == nil {
 		t.Fatalf("unexpected frame after all events: %+v", f)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/tickwire/tickwire/shared/obs"
 	"github.com/tickwire/tickwire/shared/redistest"
 	"github.com/tickwire/tickwire/shared/streams"
+	"github.com/tickwire/tickwire/testkit/tape"
+	"github.com/tickwire/tickwire/testkit/wsclient"
 )
 
 // The whole path on a Redis Cluster of three masters with four shards:
@@ -70,17 +72,17 @@ func TestRedisCluster(t *testing.T) {
 		waitReady(t, r)
 		replicas = append(replicas, r)
 	}
-	tapes := make([]*tape, 2)
+	tapes := make([]*tape.Tape, 2)
 	clients := make([]*client, 2)
 	for i, r := range replicas {
 		c := dialAuthed(t, r, fmt.Sprintf("user-%d", i))
-		c.subscribe(map[string]any{"channels": []string{"trade:*"}})
-		snap := c.read()
+		c.Subscribe(map[string]any{"channels": []string{"trade:*"}})
+		snap := c.Read()
 		if snap.Type != "snapshot" || len(snap.Events) != len(symbols) {
 			t.Fatalf("replica %d: got %+v, want a snapshot of %d symbols across the shards", i+1, snap, len(symbols))
 		}
-		tapes[i], clients[i] = newTape(t), c
-		tapes[i].add(snap.Events)
+		tapes[i], clients[i] = tape.New(t), c
+		wsclient.Record(tapes[i], snap.Events)
 	}
 	for round := 1; round <= 5; round++ {
 		write(round)
@@ -91,20 +93,20 @@ func TestRedisCluster(t *testing.T) {
 		}
 	}
 	for _, s := range symbols {
-		if !slices.Equal(tapes[0].ids["trade:"+s], tapes[1].ids["trade:"+s]) {
+		if !slices.Equal(tapes[0].IDs("trade:"+s), tapes[1].IDs("trade:"+s)) {
 			t.Fatalf("trade:%s: replicas disagree", s)
 		}
 	}
 	// Resume on the cluster: history of one channel after its first id.
-	first := tapes[0].ids["trade:NVDA"][0]
+	first := tapes[0].IDs("trade:NVDA")[0]
 	c := dialAuthed(t, replicas[1], "resumer")
-	sub := c.subscribe(map[string]any{"channels": []string{"trade:NVDA"}, "since": map[string]string{"trade:NVDA": first}})
+	sub := c.Subscribe(map[string]any{"channels": []string{"trade:NVDA"}, "since": map[string]string{"trade:NVDA": first}})
 	if !sub.Recovered["trade:NVDA"] {
 		t.Fatalf("subscribed %+v, want recovered", sub)
 	}
-	rt := newTape(t)
+	rt := tape.New(t)
 	c.collect(rt, "trade:NVDA", 5)
-	if !slices.Equal(rt.ids["trade:NVDA"], tapes[0].ids["trade:NVDA"][1:]) {
-		t.Fatalf("resume replayed %v, want %v", rt.ids["trade:NVDA"], tapes[0].ids["trade:NVDA"][1:])
+	if !slices.Equal(rt.IDs("trade:NVDA"), tapes[0].IDs("trade:NVDA")[1:]) {
+		t.Fatalf("resume replayed %v, want %v", rt.IDs("trade:NVDA"), tapes[0].IDs("trade:NVDA")[1:])
 	}
 }

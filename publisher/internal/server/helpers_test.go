@@ -24,6 +24,8 @@ import (
 	"github.com/tickwire/tickwire/shared/obs"
 	"github.com/tickwire/tickwire/shared/redistest"
 	"github.com/tickwire/tickwire/shared/streams"
+	"github.com/tickwire/tickwire/testkit/tape"
+	"github.com/tickwire/tickwire/testkit/wsclient"
 )
 
 const testSecret = "test-secret-for-publisher-tests"
@@ -196,31 +198,23 @@ func token(t *testing.T, sub string, ttl time.Duration, channels ...string) stri
 	return tok
 }
 
-// frame is any server frame.
-type frame struct {
-	Type      string          `json:"type"`
-	ID        string          `json:"id"`
-	User      string          `json:"user"`
-	Replica   string          `json:"replica"`
-	Code      string          `json:"code"`
-	Message   string          `json:"message"`
-	Reason    string          `json:"reason"`
-	Channels  []string        `json:"channels"`
-	Recovered map[string]bool `json:"recovered"`
-	Events    []wireEvent     `json:"events"`
-}
+// frame and wireEvent are the kit's: any server frame, one event of it.
+type (
+	frame     = wsclient.Frame
+	wireEvent = wsclient.Event
+)
 
-type wireEvent struct {
-	Ch   string          `json:"ch"`
-	ID   string          `json:"id"`
-	TS   int64           `json:"ts"`
-	Data json.RawMessage `json:"data"`
-}
-
-// client is a test WebSocket client.
+// client is the kit's WebSocket client; methods in this package's files add
+// what only these tests need (raw reads, pings, a pump).
 type client struct {
+	*wsclient.Client
 	t  *testing.T
 	ws *websocket.Conn
+}
+
+// newClient wraps a connection the test dialed itself.
+func newClient(t *testing.T, ws *websocket.Conn) *client {
+	return &client{Client: wsclient.New(t, ws), t: t, ws: ws}
 }
 
 func wsURL(r *replica, query string) string {
@@ -238,154 +232,26 @@ func dial(t *testing.T, r *replica, tok string) *client {
 	if tok != "" {
 		q = "access_token=" + tok
 	}
-	ws, resp, err := websocket.DefaultDialer.Dial(wsURL(r, q), nil)
-	if err != nil {
-		body := ""
-		if resp != nil {
-			b, _ := io.ReadAll(resp.Body)
-			body = fmt.Sprintf(" (HTTP %d %s)", resp.StatusCode, b)
-		}
-		t.Fatalf("dial: %v%s", err, body)
-	}
-	c := &client{t: t, ws: ws}
-	t.Cleanup(func() { _ = ws.Close() })
-	return c
+	kc := wsclient.Dial(t, wsURL(r, q), nil)
+	return &client{Client: kc, t: t, ws: kc.WS}
 }
 
 // dialAuthed connects with a token for sub and reads the welcome.
 func dialAuthed(t *testing.T, r *replica, sub string) *client {
 	t.Helper()
 	c := dial(t, r, token(t, sub, time.Hour))
-	if f := c.read(); f.Type != "welcome" {
+	if f := c.Read(); f.Type != "welcome" {
 		t.Fatalf("first frame %+v, want welcome", f)
 	}
 	return c
 }
 
-func (c *client) send(v any) {
+// collect reads events frames into the tape until ch has n events; a
+// connection that ends first fails the test.
+func (c *client) collect(tp *tape.Tape, ch string, n int) {
 	c.t.Helper()
-	if err := c.ws.WriteJSON(v); err != nil {
-		c.t.Fatalf("send: %v", err)
-	}
-}
-
-func (c *client) sendRaw(s string) {
-	c.t.Helper()
-	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
-		c.t.Fatalf("send: %v", err)
-	}
-}
-
-// read returns the next frame, failing the test after 10 s.
-func (c *client) read() frame {
-	c.t.Helper()
-	f, err := c.tryRead(10 * time.Second)
-	if err != nil {
+	if err := c.Collect(tp, ch, n); err != nil {
 		c.t.Fatalf("read: %v", err)
-	}
-	return f
-}
-
-func (c *client) tryRead(wait time.Duration) (frame, error) {
-	_ = c.ws.SetReadDeadline(time.Now().Add(wait))
-	_, data, err := c.ws.ReadMessage()
-	if err != nil {
-		return frame{}, err
-	}
-	var f frame
-	if err := json.Unmarshal(data, &f); err != nil {
-		return frame{}, fmt.Errorf("frame %s: %w", data, err)
-	}
-	return f, nil
-}
-
-// readType reads until a frame of type typ, failing on an error frame.
-func (c *client) readType(typ string) frame {
-	c.t.Helper()
-	for {
-		f := c.read()
-		if f.Type == typ {
-			return f
-		}
-		if f.Type == "error" {
-			c.t.Fatalf("error frame while waiting for %s: %+v", typ, f)
-		}
-	}
-}
-
-// subscribe sends a subscribe and returns the subscribed reply.
-func (c *client) subscribe(req map[string]any) frame {
-	c.t.Helper()
-	req["op"] = "subscribe"
-	c.send(req)
-	f := c.read()
-	if f.Type != "subscribed" {
-		c.t.Fatalf("subscribe reply %+v, want subscribed", f)
-	}
-	return f
-}
-
-// closeCode reads until the connection closes and returns its close code.
-func (c *client) closeCode() int {
-	c.t.Helper()
-	for {
-		_, err := c.tryRead(15 * time.Second)
-		if err == nil {
-			continue
-		}
-		var ce *websocket.CloseError
-		if ok := asCloseError(err, &ce); ok {
-			return ce.Code
-		}
-		c.t.Fatalf("connection ended without a close frame: %v", err)
-	}
-}
-
-func asCloseError(err error, target **websocket.CloseError) bool {
-	ce, ok := err.(*websocket.CloseError)
-	if ok {
-		*target = ce
-	}
-	return ok
-}
-
-// tape collects events per channel, checking order as it goes.
-type tape struct {
-	t    *testing.T
-	last map[string]event.ID
-	ids  map[string][]string
-}
-
-func newTape(t *testing.T) *tape {
-	return &tape{t: t, last: map[string]event.ID{}, ids: map[string][]string{}}
-}
-
-func (tp *tape) add(evs []wireEvent) {
-	tp.t.Helper()
-	for _, e := range evs {
-		id, err := event.ParseID(e.ID)
-		if err != nil {
-			tp.t.Fatalf("event id %q: %v", e.ID, err)
-		}
-		if last, ok := tp.last[e.Ch]; ok && !last.Less(id) {
-			tp.t.Fatalf("channel %s: id %s after %s (not growing, or twice)", e.Ch, id, last)
-		}
-		tp.last[e.Ch] = id
-		tp.ids[e.Ch] = append(tp.ids[e.Ch], e.ID)
-	}
-}
-
-// collect reads events frames into the tape until ch has n events.
-func (c *client) collect(tp *tape, ch string, n int) {
-	c.t.Helper()
-	for len(tp.ids[ch]) < n {
-		f := c.read()
-		switch f.Type {
-		case "events", "snapshot":
-			tp.add(f.Events)
-		case "error":
-			c.t.Fatalf("error frame: %+v", f)
-		}
 	}
 }
 
@@ -406,14 +272,6 @@ func httpStatus(t *testing.T, url string, hdr http.Header) (int, string) {
 
 func websocketDial(url string, hdr http.Header) (*websocket.Conn, *http.Response, error) {
 	return websocket.DefaultDialer.Dial(url, hdr)
-}
-
-func closeCodeOf(err error) (int, bool) {
-	var ce *websocket.CloseError
-	if asCloseError(err, &ce) {
-		return ce.Code, true
-	}
-	return 0, false
 }
 
 func redisZ(member string, at time.Time) redis.Z {

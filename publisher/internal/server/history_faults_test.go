@@ -20,15 +20,15 @@ func TestTenthViolationFrameBeforeClose(t *testing.T) {
 	r := e.startReplica("pub-1", nil)
 	c := dialAuthed(t, r, "alice")
 	for i := 0; i < 10; i++ {
-		c.send(map[string]any{"op": "subscribe", "id": fmt.Sprint(i), "channels": []string{}})
+		c.Send(map[string]any{"op": "subscribe", "id": fmt.Sprint(i), "channels": []string{}})
 	}
 	for i := 0; i < 10; i++ {
-		f := c.read()
+		f := c.Read()
 		if f.Type != "error" || f.Code != "bad_request" || f.ID != fmt.Sprint(i) {
 			t.Fatalf("reply %d: %+v, want bad_request with id %d", i, f, i)
 		}
 	}
-	if code := c.closeCode(); code != 4000 {
+	if code := c.CloseCode(); code != 4000 {
 		t.Fatalf("close code %d, want 4000", code)
 	}
 }
@@ -54,7 +54,7 @@ func TestResumeFromFutureID(t *testing.T) {
 	e := newEnv(t, 1)
 	r := e.startReplica("pub-1", nil)
 	live := dialAuthed(t, r, "alice")
-	live.subscribe(map[string]any{"channels": []string{"trade:FUT"}, "snapshot": false})
+	live.Subscribe(map[string]any{"channels": []string{"trade:FUT"}, "snapshot": false})
 	id := futureID()
 	ctx := context.Background()
 	ch := mustChannel(t, "trade:FUT")
@@ -66,17 +66,17 @@ func TestResumeFromFutureID(t *testing.T) {
 	if err := e.rdb.XAdd(ctx, &redis.XAddArgs{Stream: e.layout.History(ch), ID: id, Values: fields}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	f := live.readType("events")
+	f := live.ReadType("events")
 	if len(f.Events) != 1 || f.Events[0].ID != id {
 		t.Fatalf("live %+v, want the entry %s", f.Events, id)
 	}
 	c := dialAuthed(t, r, "alice")
-	got := c.subscribe(map[string]any{"channels": []string{"trade:FUT"}, "since": map[string]string{"trade:FUT": id}})
+	got := c.Subscribe(map[string]any{"channels": []string{"trade:FUT"}, "since": map[string]string{"trade:FUT": id}})
 	if !got.Recovered["trade:FUT"] {
 		t.Fatalf("subscribed %+v, want recovered true for an id the server handed out", got)
 	}
 	e.write("trade:FUT", 2) // Redis gives it an id above the future one
-	f = c.read()
+	f = c.Read()
 	if f.Type != "events" || len(f.Events) != 1 || !idLess(t, id, f.Events[0].ID) {
 		t.Fatalf("after the resume got %+v, want the next live event only", f)
 	}
@@ -111,23 +111,23 @@ func TestResumeOverWrongTypeKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := dialAuthed(t, r, "alice")
-	got := c.subscribe(map[string]any{
+	got := c.Subscribe(map[string]any{
 		"channels": []string{"trade:BAD", "trade:GOOD"},
 		"since":    map[string]string{"trade:BAD": "1-0", "trade:GOOD": good[0].ID},
 	})
 	if got.Recovered["trade:BAD"] || !got.Recovered["trade:GOOD"] {
 		t.Fatalf("subscribed %+v, want recovered false for the wrong-type key, true for the other", got)
 	}
-	if f := c.read(); f.Type != "gap" || !slices.Equal(f.Channels, []string{"trade:BAD"}) {
+	if f := c.Read(); f.Type != "gap" || !slices.Equal(f.Channels, []string{"trade:BAD"}) {
 		t.Fatalf("got %+v, want a gap for trade:BAD", f)
 	}
-	f := c.read()
+	f := c.Read()
 	if f.Type != "events" || len(f.Events) != 2 || f.Events[0].ID != good[1].ID || f.Events[1].ID != good[2].ID {
 		t.Fatalf("got %+v, want the replay of trade:GOOD after its first entry", f)
 	}
 	s := dialAuthed(t, r, "bob")
-	s.subscribe(map[string]any{"channels": []string{"trade:BAD", "trade:GOOD"}})
-	if f := s.read(); f.Type != "snapshot" || len(f.Events) != 1 || f.Events[0].Ch != "trade:GOOD" {
+	s.Subscribe(map[string]any{"channels": []string{"trade:BAD", "trade:GOOD"}})
+	if f := s.Read(); f.Type != "snapshot" || len(f.Events) != 1 || f.Events[0].Ch != "trade:GOOD" {
 		t.Fatalf("got %+v, want a snapshot of trade:GOOD only", f)
 	}
 }
@@ -151,18 +151,18 @@ func TestFutureHistoryEntryDoesNotBlockLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	resumed := dialAuthed(t, r, "alice")
-	resumed.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "since": map[string]string{"trade:AAPL": hist[0].ID}})
-	if f := resumed.read(); f.Type != "events" || len(f.Events) != 1 || f.Events[0].ID != hist[1].ID {
+	resumed.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "since": map[string]string{"trade:AAPL": hist[0].ID}})
+	if f := resumed.Read(); f.Type != "events" || len(f.Events) != 1 || f.Events[0].ID != hist[1].ID {
 		t.Fatalf("replay %+v, want only %s (not the future entry)", f, hist[1].ID)
 	}
 	snap := dialAuthed(t, r, "bob")
-	snap.subscribe(map[string]any{"channels": []string{"trade:AAPL"}})
-	if f := snap.read(); f.Type != "snapshot" || len(f.Events) != 1 || f.Events[0].ID != hist[1].ID {
+	snap.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}})
+	if f := snap.Read(); f.Type != "snapshot" || len(f.Events) != 1 || f.Events[0].ID != hist[1].ID {
 		t.Fatalf("snapshot %+v, want the latest entry written by the collector, %s", f, hist[1].ID)
 	}
 	e.write("trade:AAPL", 3)
 	for _, c := range []*client{resumed, snap} {
-		f := c.read()
+		f := c.Read()
 		if f.Type != "events" || len(f.Events) != 1 || f.Events[0].ID == future || !idLess(t, hist[1].ID, f.Events[0].ID) {
 			t.Fatalf("live after the future entry: %+v, want the new event", f)
 		}

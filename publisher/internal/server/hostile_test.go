@@ -41,6 +41,9 @@ import (
 	"github.com/tickwire/tickwire/shared/obs"
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/streams"
+	"github.com/tickwire/tickwire/testkit/logbuf"
+	"github.com/tickwire/tickwire/testkit/tape"
+	"github.com/tickwire/tickwire/testkit/wsclient"
 )
 
 // Hostile clients: every way a token can be wrong, token renewal, the
@@ -209,7 +212,7 @@ func expectRefusedUpgrade(t *testing.T, ws *websocket.Conn, resp *http.Response,
 // wrap turns a dialed connection into a test client of t.
 func wrap(t *testing.T, ws *websocket.Conn) *client {
 	t.Cleanup(func() { _ = ws.Close() })
-	return &client{t: t, ws: ws}
+	return newClient(t, ws)
 }
 
 // readRaw reads the next frame and keeps its bytes.
@@ -229,8 +232,8 @@ func (c *client) readRaw() (frame, []byte) {
 
 func (c *client) ping(id string) {
 	c.t.Helper()
-	c.send(map[string]string{"op": "ping", "id": id})
-	if f := c.read(); f.Type != "pong" || f.ID != id {
+	c.Send(map[string]string{"op": "ping", "id": id})
+	if f := c.Read(); f.Type != "pong" || f.ID != id {
 		c.t.Fatalf("got %+v, want pong %s", f, id)
 	}
 }
@@ -253,7 +256,7 @@ func expectRefusedFrame(t *testing.T, c *client, id, code, tok string) {
 		t.Fatalf("got %s, want an error frame %s with id %q and a message", raw, code, id)
 	}
 	assertNoToken(t, "error frame", string(raw), tok)
-	if got := c.closeCode(); got != 4001 {
+	if got := c.CloseCode(); got != 4001 {
 		t.Fatalf("close code %d, want 4001", got)
 	}
 }
@@ -324,7 +327,7 @@ func TestBadTokensRefused(t *testing.T) {
 			expectRefusedFrame(t, wrap(t, ws), "", code, tc.tok)
 
 			c := dial(t, tc.r, "")
-			c.send(map[string]string{"op": "auth", "id": "a1", "token": tc.tok})
+			c.Send(map[string]string{"op": "auth", "id": "a1", "token": tc.tok})
 			expectRefusedFrame(t, c, "a1", code, tc.tok)
 		})
 	}
@@ -349,13 +352,13 @@ func TestBadTokensRefused(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v (%v)", how, err, resp)
 				}
-				if f := wrap(t, ws).read(); f.Type != "welcome" || f.User != tc.sub {
+				if f := wrap(t, ws).Read(); f.Type != "welcome" || f.User != tc.sub {
 					t.Fatalf("%s: got %+v, want welcome for %s", how, f, tc.sub)
 				}
 			}
 			c := dial(t, tc.r, "")
-			c.send(map[string]string{"op": "auth", "token": tc.tok})
-			if f := c.read(); f.Type != "welcome" || f.User != tc.sub {
+			c.Send(map[string]string{"op": "auth", "token": tc.tok})
+			if f := c.Read(); f.Type != "welcome" || f.User != tc.sub {
 				t.Fatalf("auth frame: got %+v, want welcome for %s", f, tc.sub)
 			}
 		})
@@ -467,7 +470,7 @@ func TestAuthorizationHeaderSchemes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v (%v)", err, resp)
 		}
-		if f := wrap(t, ws).read(); f.Type != "welcome" {
+		if f := wrap(t, ws).Read(); f.Type != "welcome" {
 			t.Fatalf("got %+v, want welcome", f)
 		}
 	})
@@ -493,7 +496,7 @@ func tokenExp(t *testing.T, tok string) time.Time {
 func (c *client) readUntilError() frame {
 	c.t.Helper()
 	for {
-		f := c.read()
+		f := c.Read()
 		switch f.Type {
 		case "error":
 			return f
@@ -514,19 +517,19 @@ func TestTokenRenewal(t *testing.T) {
 		c := dial(t, r, first)
 		control := dial(t, r, token(t, "alice-control", 2*time.Second))
 		for _, cl := range []*client{c, control} {
-			if f := cl.read(); f.Type != "welcome" {
+			if f := cl.Read(); f.Type != "welcome" {
 				t.Fatalf("got %+v, want welcome", f)
 			}
 		}
-		c.send(map[string]string{"op": "auth", "id": "renew", "token": token(t, "alice", time.Hour)})
-		if f := c.read(); f.Type != "welcome" || f.ID != "renew" || f.User != "alice" {
+		c.Send(map[string]string{"op": "auth", "id": "renew", "token": token(t, "alice", time.Hour)})
+		if f := c.Read(); f.Type != "welcome" || f.ID != "renew" || f.User != "alice" {
 			t.Fatalf("renewal answered %+v, want welcome renew", f)
 		}
 		// The control, not renewed, expires: the premise of the test.
 		if f := control.readUntilError(); f.Code != "token_expired" {
 			t.Fatalf("control got %+v, want token_expired", f)
 		}
-		if code := control.closeCode(); code != 4001 {
+		if code := control.CloseCode(); code != 4001 {
 			t.Fatalf("control closed %d, want 4001", code)
 		}
 		// Keep talking, a ping every 100 ms (under the rate limit), until
@@ -543,19 +546,19 @@ func TestTokenRenewal(t *testing.T) {
 			}
 			return nil
 		})
-		c.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+		c.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
 		e.write("trade:AAPL", 1)
-		c.collect(newTape(t), "trade:AAPL", 1)
+		c.collect(tape.New(t), "trade:AAPL", 1)
 	})
 
 	t.Run("narrower channels unsubscribe", func(t *testing.T) {
 		c := dialAuthed(t, r, "bob")
-		c.subscribe(map[string]any{"channels": []string{"trade:AAPL", "trade:MSFT", "quote:*", "bar:IBM"}, "snapshot": false})
-		c.send(map[string]string{"op": "auth", "id": "narrow", "token": token(t, "bob", time.Hour, "trade:AAPL", "bar:*")})
-		if f := c.read(); f.Type != "welcome" || f.ID != "narrow" {
+		c.Subscribe(map[string]any{"channels": []string{"trade:AAPL", "trade:MSFT", "quote:*", "bar:IBM"}, "snapshot": false})
+		c.Send(map[string]string{"op": "auth", "id": "narrow", "token": token(t, "bob", time.Hour, "trade:AAPL", "bar:*")})
+		if f := c.Read(); f.Type != "welcome" || f.ID != "narrow" {
 			t.Fatalf("got %+v, want welcome narrow", f)
 		}
-		u := c.read()
+		u := c.Read()
 		slices.Sort(u.Channels)
 		if u.Type != "unsubscribed" || !slices.Equal(u.Channels, []string{"quote:*", "trade:MSFT"}) {
 			t.Fatalf("got %+v, want unsubscribed [quote:* trade:MSFT]", u)
@@ -566,50 +569,50 @@ func TestTokenRenewal(t *testing.T) {
 		e.write("quote:XYZ", 2)
 		e.write("trade:AAPL", 3)
 		e.write("bar:IBM", 4)
-		tp := newTape(t)
+		tp := tape.New(t)
 		c.collect(tp, "trade:AAPL", 1)
 		c.collect(tp, "bar:IBM", 1)
-		for ch := range tp.ids {
+		for _, ch := range tp.Channels() {
 			if ch != "trade:AAPL" && ch != "bar:IBM" {
-				t.Fatalf("event of %s after it was dropped: %v", ch, tp.ids)
+				t.Fatalf("event of %s after it was dropped: %v", ch, tp.IDs(ch))
 			}
 		}
-		c.send(map[string]any{"op": "subscribe", "id": "again", "channels": []string{"trade:MSFT"}})
-		if f := c.read(); f.Type != "error" || f.Code != "forbidden" {
+		c.Send(map[string]any{"op": "subscribe", "id": "again", "channels": []string{"trade:MSFT"}})
+		if f := c.Read(); f.Type != "error" || f.Code != "forbidden" {
 			t.Fatalf("got %+v, want forbidden", f)
 		}
 	})
 
 	t.Run("wider channels allow more", func(t *testing.T) {
 		c := dial(t, r, token(t, "dora", time.Hour, "trade:AAPL"))
-		c.read()
-		c.send(map[string]any{"op": "subscribe", "channels": []string{"quote:AAPL"}})
-		if f := c.read(); f.Code != "forbidden" {
+		c.Read()
+		c.Send(map[string]any{"op": "subscribe", "channels": []string{"quote:AAPL"}})
+		if f := c.Read(); f.Code != "forbidden" {
 			t.Fatalf("got %+v, want forbidden", f)
 		}
-		c.send(map[string]string{"op": "auth", "token": token(t, "dora", time.Hour)})
-		if f := c.read(); f.Type != "welcome" {
+		c.Send(map[string]string{"op": "auth", "token": token(t, "dora", time.Hour)})
+		if f := c.Read(); f.Type != "welcome" {
 			t.Fatalf("got %+v, want welcome", f)
 		}
-		c.subscribe(map[string]any{"channels": []string{"quote:AAPL"}})
+		c.Subscribe(map[string]any{"channels": []string{"quote:AAPL"}})
 	})
 
 	t.Run("other sub refused, old token stays in force", func(t *testing.T) {
 		c := dial(t, r, token(t, "carol", 2*time.Second))
-		c.read()
-		c.subscribe(map[string]any{"channels": []string{"trade:CRL"}, "snapshot": false})
-		c.send(map[string]string{"op": "auth", "id": "x", "token": token(t, "mallory", time.Hour)})
-		if f := c.read(); f.Type != "error" || f.Code != "unauthorized" || f.ID != "x" {
+		c.Read()
+		c.Subscribe(map[string]any{"channels": []string{"trade:CRL"}, "snapshot": false})
+		c.Send(map[string]string{"op": "auth", "id": "x", "token": token(t, "mallory", time.Hour)})
+		if f := c.Read(); f.Type != "error" || f.Code != "unauthorized" || f.ID != "x" {
 			t.Fatalf("got %+v, want unauthorized x", f)
 		}
 		c.ping("after")
 		e.write("trade:CRL", 1)
-		c.collect(newTape(t), "trade:CRL", 1)
+		c.collect(tape.New(t), "trade:CRL", 1)
 		// mallory's token did not extend carol's.
 		if f := c.readUntilError(); f.Code != "token_expired" {
 			t.Fatalf("got %+v, want token_expired", f)
 		}
-		if code := c.closeCode(); code != 4001 {
+		if code := c.CloseCode(); code != 4001 {
 			t.Fatalf("close code %d, want 4001", code)
 		}
 	})
@@ -626,7 +629,7 @@ func TestTokenRenewal(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				c := dialAuthed(t, r, "erin")
-				c.sendRaw(tc.frame)
+				c.SendRaw(tc.frame)
 				f, raw := c.readRaw()
 				if f.Type != "error" || f.Code != tc.code || f.ID != "r" {
 					t.Fatalf("got %s, want error %s r", raw, tc.code)
@@ -638,7 +641,7 @@ func TestTokenRenewal(t *testing.T) {
 
 	t.Run("exp within leeway is not cut on the spot", func(t *testing.T) {
 		c := dial(t, r, token(t, "frank", -time.Millisecond)) // exp rounds down: at most 1 s ago
-		if f := c.read(); f.Type != "welcome" {
+		if f := c.Read(); f.Type != "welcome" {
 			t.Fatalf("got %+v, want welcome", f)
 		}
 		c.ping("p")
@@ -690,8 +693,8 @@ func TestFrameLimits(t *testing.T) {
 
 	t.Run("64 KiB is allowed", func(t *testing.T) {
 		c := dialAuthed(t, r, "alice")
-		c.sendRaw(padded(64 << 10))
-		if f := c.read(); f.Type != "pong" || f.ID != "big" {
+		c.SendRaw(padded(64 << 10))
+		if f := c.Read(); f.Type != "pong" || f.ID != "big" {
 			t.Fatalf("got %+v, want pong", f)
 		}
 	})
@@ -701,8 +704,8 @@ func TestFrameLimits(t *testing.T) {
 			if authed {
 				c = dialAuthed(t, r, "bob")
 			}
-			c.sendRaw(padded(64<<10 + 1))
-			if code := c.closeCode(); code != 1009 {
+			c.SendRaw(padded(64<<10 + 1))
+			if code := c.CloseCode(); code != 1009 {
 				t.Fatalf("close code %d, want 1009", code)
 			}
 		})
@@ -712,7 +715,7 @@ func TestFrameLimits(t *testing.T) {
 		if err := c.ws.WriteMessage(websocket.BinaryMessage, []byte(`{"op":"ping","id":"bin"}`)); err != nil {
 			t.Fatal(err)
 		}
-		if f := c.read(); f.Type != "error" || f.Code != "bad_request" {
+		if f := c.Read(); f.Type != "error" || f.Code != "bad_request" {
 			t.Fatalf("got %+v, want bad_request", f)
 		}
 		c.ping("text")
@@ -722,16 +725,16 @@ func TestFrameLimits(t *testing.T) {
 		if err := c.ws.WriteMessage(websocket.BinaryMessage, []byte(`{"op":"auth"}`)); err != nil {
 			t.Fatal(err)
 		}
-		if f := c.read(); f.Type != "error" || f.Code != "unauthorized" {
+		if f := c.Read(); f.Type != "error" || f.Code != "unauthorized" {
 			t.Fatalf("got %+v, want unauthorized", f)
 		}
-		if code := c.closeCode(); code != 4001 {
+		if code := c.CloseCode(); code != 4001 {
 			t.Fatalf("close code %d, want 4001", code)
 		}
 	})
 	t.Run("invalid UTF-8 echoed as valid UTF-8", func(t *testing.T) {
 		c := dialAuthed(t, r, "dave")
-		c.sendRaw("{\"op\":\"ping\",\"id\":\"a\xff\xfeb\"}")
+		c.SendRaw("{\"op\":\"ping\",\"id\":\"a\xff\xfeb\"}")
 		f, raw := c.readRaw()
 		if f.Type != "pong" || !utf8.Valid(raw) {
 			t.Fatalf("got %q, want a pong in valid UTF-8", raw)
@@ -744,10 +747,10 @@ func TestFrameLimits(t *testing.T) {
 		if _, err := c.ws.UnderlyingConn().Write(append(hdr, bytes.Repeat([]byte{'x'}, 10)...)); err != nil {
 			t.Fatal(err)
 		}
-		if f := c.read(); f.Type != "error" || f.Code != "unauthorized" {
+		if f := c.Read(); f.Type != "error" || f.Code != "unauthorized" {
 			t.Fatalf("got %+v, want unauthorized", f)
 		}
-		if code := c.closeCode(); code != 4001 {
+		if code := c.CloseCode(); code != 4001 {
 			t.Fatalf("close code %d, want 4001", code)
 		}
 	})
@@ -765,30 +768,30 @@ func TestChannelLimits(t *testing.T) {
 	}
 	t.Run("over the limit in one frame", func(t *testing.T) {
 		c := dialAuthed(t, r, "alice")
-		c.send(map[string]any{"op": "subscribe", "id": "s", "channels": distinct(1001)})
-		f := c.read()
+		c.Send(map[string]any{"op": "subscribe", "id": "s", "channels": distinct(1001)})
+		f := c.Read()
 		if f.Type != "error" || f.Code != "too_many_channels" || len(f.Channels) != 1001 {
 			t.Fatalf("got %s %s with %d channels, want too_many_channels listing 1001", f.Type, f.Code, len(f.Channels))
 		}
 		c.ping("ok")
-		c.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+		c.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
 	})
 	t.Run("many more than the limit", func(t *testing.T) {
 		c := dialAuthed(t, r, "bob")
-		c.send(map[string]any{"op": "subscribe", "channels": distinct(5000)})
-		if f := c.read(); f.Code != "too_many_channels" {
+		c.Send(map[string]any{"op": "subscribe", "channels": distinct(5000)})
+		if f := c.Read(); f.Code != "too_many_channels" {
 			t.Fatalf("got %+v, want too_many_channels", f.Code)
 		}
 		c.ping("ok")
 	})
 	t.Run("up to the limit, then one more", func(t *testing.T) {
 		c := dialAuthed(t, r, "carol")
-		sub := c.subscribe(map[string]any{"channels": distinct(1000), "snapshot": false})
+		sub := c.Subscribe(map[string]any{"channels": distinct(1000), "snapshot": false})
 		if len(sub.Channels) != 1000 {
 			t.Fatalf("subscribed %d channels", len(sub.Channels))
 		}
-		c.send(map[string]any{"op": "subscribe", "channels": []string{"bar:S0", "trade:ONEMORE"}})
-		if f := c.read(); f.Code != "too_many_channels" || !slices.Equal(f.Channels, []string{"trade:ONEMORE"}) {
+		c.Send(map[string]any{"op": "subscribe", "channels": []string{"bar:S0", "trade:ONEMORE"}})
+		if f := c.Read(); f.Code != "too_many_channels" || !slices.Equal(f.Channels, []string{"trade:ONEMORE"}) {
 			t.Fatalf("got %+v, want too_many_channels [trade:ONEMORE]", f)
 		}
 	})
@@ -798,7 +801,7 @@ func TestChannelLimits(t *testing.T) {
 		for i := range chs {
 			chs[i] = []string{"trade:AAPL", "TRADE:aapl"}[i%2]
 		}
-		if sub := c.subscribe(map[string]any{"channels": chs, "snapshot": false}); !slices.Equal(sub.Channels, []string{"trade:AAPL"}) {
+		if sub := c.Subscribe(map[string]any{"channels": chs, "snapshot": false}); !slices.Equal(sub.Channels, []string{"trade:AAPL"}) {
 			t.Fatalf("subscribed %v, want [trade:AAPL]", sub.Channels)
 		}
 	})
@@ -808,8 +811,8 @@ func TestChannelLimits(t *testing.T) {
 		for i := range chs {
 			chs[i] = "x"
 		}
-		c.send(map[string]any{"op": "subscribe", "channels": chs})
-		if f := c.read(); f.Code != "invalid_channel" {
+		c.Send(map[string]any{"op": "subscribe", "channels": chs})
+		if f := c.Read(); f.Code != "invalid_channel" {
 			t.Fatalf("got %+v, want invalid_channel", f.Code)
 		}
 		c.ping("ok")
@@ -826,7 +829,7 @@ func TestRateLimit(t *testing.T) {
 		const n = 300
 		start := time.Now()
 		for i := 0; i < n; i++ {
-			c.send(map[string]string{"op": "ping", "id": fmt.Sprint("p", i)})
+			c.Send(map[string]string{"op": "ping", "id": fmt.Sprint("p", i)})
 		}
 		// Probe at a pace the limit allows until a probe is answered: the
 		// frames are handled in order, so then all pings have been.
@@ -836,7 +839,7 @@ func TestRateLimit(t *testing.T) {
 			if k == 50 {
 				t.Fatalf("no probe answered; %d pongs, %d rate_limited", pongs, limited)
 			}
-			c.send(map[string]string{"op": "ping", "id": fmt.Sprint("probe", k)})
+			c.Send(map[string]string{"op": "ping", "id": fmt.Sprint("probe", k)})
 			wait := time.NewTimer(200 * time.Millisecond)
 		drain:
 			for {
@@ -880,7 +883,7 @@ func TestRateLimit(t *testing.T) {
 			if p.err == nil {
 				return false
 			}
-			if code, ok := closeCodeOf(p.err); !ok || code != 4029 {
+			if code, ok := wsclient.CloseCodeOf(p.err); !ok || code != 4029 {
 				t.Fatalf("connection ended with %v, want close 4029", p.err)
 			}
 			return true
@@ -922,7 +925,7 @@ func TestMaxConnections(t *testing.T) {
 		if err != nil {
 			return fmt.Errorf("still refused: %v %v", err, resp)
 		}
-		if f := wrap(t, ws).read(); f.Type != "welcome" {
+		if f := wrap(t, ws).Read(); f.Type != "welcome" {
 			t.Fatalf("got %+v, want welcome", f)
 		}
 		return nil
@@ -996,7 +999,7 @@ func TestOrigins(t *testing.T) {
 			if err != nil {
 				t.Fatalf("upgrade refused: %v %v", err, resp)
 			}
-			if f := wrap(t, ws).read(); f.Type != "welcome" {
+			if f := wrap(t, ws).Read(); f.Type != "welcome" {
 				t.Fatalf("got %+v, want welcome", f)
 			}
 		})
@@ -1035,7 +1038,7 @@ func TestOriginsTLS(t *testing.T) {
 		if err != nil {
 			t.Fatalf("origin %s: %v %v", tc.origin, err, resp)
 		}
-		if f := wrap(t, ws).read(); f.Type != "welcome" {
+		if f := wrap(t, ws).Read(); f.Type != "welcome" {
 			t.Fatalf("origin %s: got %+v, want welcome", tc.origin, f)
 		}
 	}
@@ -1077,24 +1080,6 @@ func TestHeartbeat(t *testing.T) {
 	})
 }
 
-// logBuffer collects log output; safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // slogTo is a debug-level logger writing to w.
 func slogTo(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -1104,7 +1089,7 @@ func slogTo(w io.Writer) *slog.Logger {
 // into logs as well as the test log, captures the HTTP server's error log too
 // (where net/http reports a handler panic it recovered), and does not wait
 // for the replica to be ready.
-func (e *env) launch(t testing.TB, id string, mod func(*Config), logs *logBuffer) *replica {
+func (e *env) launch(t testing.TB, id string, mod func(*Config), logs *logbuf.Buffer) *replica {
 	t.Helper()
 	cfg := e.config(id)
 	if mod != nil {
@@ -1203,11 +1188,11 @@ func hostileFrame(rnd func(int) int, sub string) (int, []byte) {
 // that behaves gets what is written; nothing panicked.
 func TestGarbageFlood(t *testing.T) {
 	e := newEnv(t, 1)
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	r := e.launch(t, "pub-1", func(c *Config) { c.AuthTimeout = time.Second }, logs)
 	waitReady(t, r)
 	before := dialAuthed(t, r, "steady")
-	before.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+	before.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
 
 	stop := make(chan struct{})
 	var writes sync.WaitGroup
@@ -1299,10 +1284,10 @@ func TestGarbageFlood(t *testing.T) {
 		t.Fatalf("not ready after the flood: %v", err)
 	}
 	after := dialAuthed(t, r, "late")
-	after.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+	after.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
 	e.write("trade:AAPL", 1, 2, 3)
 	for _, c := range []*client{before, after} {
-		c.collect(newTape(t), "trade:AAPL", 3)
+		c.collect(tape.New(t), "trade:AAPL", 3)
 	}
 	m := r.srv.deps.Metrics
 	t.Logf("flood: %v client frames; error frames unauthorized %v, bad_request %v, invalid_channel %v; closes protocol %v, unauthorized %v, too_big %v",

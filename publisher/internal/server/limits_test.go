@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tickwire/tickwire/shared/poll"
+	"github.com/tickwire/tickwire/testkit/tape"
 )
 
 // The HTTP server bounds what a connection that is not a WebSocket may
@@ -69,7 +70,7 @@ func TestHTTPLimits(t *testing.T) {
 	})
 	t.Run("a WebSocket outlives the limits", func(t *testing.T) {
 		c := dialAuthed(t, r, "alice")
-		c.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+		c.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
 		start := time.Now()
 		poll.Until(t, 10*time.Second, func() error {
 			if time.Since(start) < 2*time.Second { // many times every limit above
@@ -78,7 +79,7 @@ func TestHTTPLimits(t *testing.T) {
 			return nil
 		})
 		e.write("trade:AAPL", 1)
-		c.collect(newTape(t), "trade:AAPL", 1)
+		c.collect(tape.New(t), "trade:AAPL", 1)
 	})
 }
 

@@ -11,6 +11,8 @@ import (
 
 	"github.com/tickwire/tickwire/publisher/internal/monitor"
 	"github.com/tickwire/tickwire/shared/poll"
+	"github.com/tickwire/tickwire/testkit/logbuf"
+	"github.com/tickwire/tickwire/testkit/tape"
 )
 
 // refusedCount is tickwire_publisher_connections_refused_total{reason}.
@@ -38,7 +40,7 @@ func refusedCount(t *testing.T, r *replica, reason string) float64 {
 // at INFO with the reason and the remote address.
 func TestRefusalsCountedAndLogged(t *testing.T) {
 	e := newEnv(t, 1)
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	r := e.startReplicaWith("pub-refuse", func(c *Config) {
 		c.MaxConnsPerUser = 1
 		c.AuthTimeout = 300 * time.Millisecond
@@ -64,7 +66,7 @@ func TestRefusalsCountedAndLogged(t *testing.T) {
 	}
 	refusedDial("", http.Header{"Authorization": {"Bearer garbage"}})
 	// A refused access_token upgrades, then gets its error frame and 4001.
-	if code := dial(t, r, token(t, "old", -time.Minute)).closeCode(); code != 4001 {
+	if code := dial(t, r, token(t, "old", -time.Minute)).CloseCode(); code != 4001 {
 		t.Fatalf("expired access_token closed %d, want 4001", code)
 	}
 	refusedDial("", http.Header{"Origin": {"https://evil.example"}})
@@ -75,16 +77,16 @@ func TestRefusalsCountedAndLogged(t *testing.T) {
 
 	dialAuthed(t, r, "bob")
 	second := dial(t, r, token(t, "bob", time.Hour))
-	if code := second.closeCode(); code != 4009 {
+	if code := second.CloseCode(); code != 4009 {
 		t.Fatalf("second connection of bob closed %d, want 4009", code)
 	}
 	silent := dial(t, r, "")
-	if code := silent.closeCode(); code != 4001 {
+	if code := silent.CloseCode(); code != 4001 {
 		t.Fatalf("connection without auth closed %d, want 4001", code)
 	}
 	frameAuth := dial(t, r, "")
-	frameAuth.send(map[string]any{"op": "auth", "token": token(t, "carol", -time.Minute)})
-	if code := frameAuth.closeCode(); code != 4001 {
+	frameAuth.Send(map[string]any{"op": "auth", "token": token(t, "carol", -time.Minute)})
+	if code := frameAuth.CloseCode(); code != 4001 {
 		t.Fatalf("expired auth frame closed %d, want 4001", code)
 	}
 
@@ -113,7 +115,7 @@ func TestRefusalsCountedAndLogged(t *testing.T) {
 // A full replica and a draining one refuse with their own reasons.
 func TestRefusalsFullAndDraining(t *testing.T) {
 	e := newEnv(t, 1)
-	r := e.startReplicaWith("pub-full", func(c *Config) { c.MaxConns = 1 }, &logBuffer{})
+	r := e.startReplicaWith("pub-full", func(c *Config) { c.MaxConns = 1 }, &logbuf.Buffer{})
 	dialAuthed(t, r, "alice")
 	if _, resp, err := websocketDial(wsURL(r, "access_token="+token(t, "bob", time.Hour)), nil); err == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("second connection: %v, want 503", err)
@@ -136,12 +138,12 @@ func TestRefusalsFullAndDraining(t *testing.T) {
 // the code and reason, its duration and the events it was sent.
 func TestConnectionLogLines(t *testing.T) {
 	e := newEnv(t, 1)
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	r := e.startReplicaWith("pub-log", nil, logs)
 	c := dialAuthed(t, r, "dora")
-	c.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+	c.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
 	e.write("trade:AAPL", 1, 2, 3)
-	c.collect(newTape(t), "trade:AAPL", 3)
+	c.collect(tape.New(t), "trade:AAPL", 3)
 	_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "bye"))
 	poll.Until(t, 10*time.Second, func() error {
 		if countLines(logs, `msg="connection closed"`) == 0 {
@@ -160,9 +162,9 @@ func TestConnectionLogLines(t *testing.T) {
 	// Closed by the server: the code and reason it sent.
 	bad := dialAuthed(t, r, "hal")
 	for i := 0; i < 10; i++ {
-		bad.sendRaw("{")
+		bad.SendRaw("{")
 	}
-	if code := bad.closeCode(); code != 4000 {
+	if code := bad.CloseCode(); code != 4000 {
 		t.Fatalf("closed %d, want 4000", code)
 	}
 	poll.Until(t, 10*time.Second, func() error {

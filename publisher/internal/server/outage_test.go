@@ -8,6 +8,7 @@ import (
 
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/redistest"
+	"github.com/tickwire/tickwire/testkit/tape"
 )
 
 // Redis stops and comes back, empty or with its AOF: clients stay
@@ -20,11 +21,11 @@ func TestRedisRestart(t *testing.T) {
 			e := newEnvWith(t, 1, redistest.Options{AppendOnly: aof})
 			r := e.startReplica("pub-1", nil)
 			c := dialAuthed(t, r, "alice")
-			c.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
-			tp := newTape(t)
+			c.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+			tp := tape.New(t)
 			e.write("trade:AAPL", 1, 2)
 			c.collect(tp, "trade:AAPL", 2)
-			before := tp.ids["trade:AAPL"][1]
+			before := tp.IDs("trade:AAPL")[1]
 
 			e.redis.Stop()
 			poll.Until(t, 10*time.Second, func() error {
@@ -43,19 +44,19 @@ func TestRedisRestart(t *testing.T) {
 			// A client resuming from before the restart: with AOF nothing
 			// is lost; without, its history is gone and it is told so.
 			c2 := dialAuthed(t, r, "bob")
-			sub := c2.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "since": map[string]string{"trade:AAPL": before}})
+			sub := c2.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "since": map[string]string{"trade:AAPL": before}})
 			if got := sub.Recovered["trade:AAPL"]; got != aof {
 				t.Fatalf("recovered = %v, want %v", got, aof)
 			}
 			if !aof {
-				if f := c2.read(); f.Type != "gap" {
+				if f := c2.Read(); f.Type != "gap" {
 					t.Fatalf("got %+v, want gap", f)
 				}
 			}
-			tp2 := newTape(t)
+			tp2 := tape.New(t)
 			c2.collect(tp2, "trade:AAPL", 1)
-			if got := tp2.ids["trade:AAPL"][0]; got != tp.ids["trade:AAPL"][2] {
-				t.Fatalf("resumed with %s, want %s", got, tp.ids["trade:AAPL"][2])
+			if got := tp2.IDs("trade:AAPL")[0]; got != tp.IDs("trade:AAPL")[2] {
+				t.Fatalf("resumed with %s, want %s", got, tp.IDs("trade:AAPL")[2])
 			}
 		})
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/tickwire/tickwire/shared/obs"
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/redistest"
+	"github.com/tickwire/tickwire/testkit/logbuf"
+	"github.com/tickwire/tickwire/testkit/tape"
 )
 
 // What Redis hands the publisher can be hostile too: entries written by
@@ -63,7 +65,7 @@ func (c *client) eventsUntil(last string) []wireEvent {
 	c.t.Helper()
 	var out []wireEvent
 	for {
-		f := c.read()
+		f := c.Read()
 		switch f.Type {
 		case "events", "snapshot":
 			out = append(out, f.Events...)
@@ -93,7 +95,7 @@ func TestPoisonFeedEntries(t *testing.T) {
 	e := newEnv(t, 1)
 	r := e.startReplica("pub-1", nil)
 	c := dialAuthed(t, r, "alice")
-	c.subscribe(map[string]any{"channels": []string{"trade:*", "quote:*", "bar:*", "signal:*"}, "snapshot": false})
+	c.Subscribe(map[string]any{"channels": []string{"trade:*", "quote:*", "bar:*", "signal:*"}, "snapshot": false})
 	feed := e.layout.Feed(0)
 	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	data := `{"price":1,"size":1}`
@@ -135,7 +137,7 @@ func TestPoisonFeedEntries(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cc := &client{t: t, ws: c.ws}
+			cc := newClient(t, c.ws)
 			before := metricValue(t, r, badEntriesMetric)
 			g1 := e.xadd(feed, goodFields("trade:AAPL", float64(2*i))...)
 			e.xadd(feed, tt.fields...)
@@ -154,7 +156,7 @@ func TestPoisonFeedEntries(t *testing.T) {
 	}
 
 	t.Run("lower-case channel is normalised", func(t *testing.T) {
-		cc := &client{t: t, ws: c.ws}
+		cc := newClient(t, c.ws)
 		id := e.xadd(feed, "ch", "TRADE:brk.b", "ts", ts, "data", data)
 		if got := idsOf(cc.eventsUntil(id)); !slices.Equal(got, []string{"trade:BRK.B@" + id}) {
 			t.Fatalf("received %v", got)
@@ -162,7 +164,7 @@ func TestPoisonFeedEntries(t *testing.T) {
 	})
 
 	t.Run("a flood of poison", func(t *testing.T) {
-		cc := &client{t: t, ws: c.ws}
+		cc := newClient(t, c.ws)
 		before := metricValue(t, r, badEntriesMetric)
 		const n = 2500 // more than one XREADGROUP's count
 		pipe := e.rdb.Pipeline()
@@ -186,7 +188,7 @@ func TestPoisonFeedEntries(t *testing.T) {
 
 	// The reader goes on with the real writer's entries, and every entry,
 	// bad ones included, was acknowledged.
-	tp := newTape(t)
+	tp := tape.New(t)
 	e.write("trade:AAPL", 1, 2, 3)
 	c.collect(tp, "trade:AAPL", 3)
 	last, err := e.rdb.XRevRangeN(context.Background(), feed, "+", "-", 1).Result()
@@ -243,7 +245,7 @@ func TestPoisonHistoryEntries(t *testing.T) {
 
 	t.Run("resume", func(t *testing.T) {
 		c := dialAuthed(t, r, "alice")
-		sub := c.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "since": map[string]string{"trade:AAPL": g1}})
+		sub := c.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "since": map[string]string{"trade:AAPL": g1}})
 		if !sub.Recovered["trade:AAPL"] {
 			t.Fatalf("subscribed %+v, want recovered", sub)
 		}
@@ -253,16 +255,16 @@ func TestPoisonHistoryEntries(t *testing.T) {
 	})
 	t.Run("snapshot", func(t *testing.T) {
 		c := dialAuthed(t, r, "bob")
-		c.subscribe(map[string]any{"channels": []string{"trade:AAPL"}})
-		if f := c.read(); f.Type != "snapshot" || !slices.Equal(idsOf(f.Events), []string{"trade:AAPL@" + g3}) {
+		c.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}})
+		if f := c.Read(); f.Type != "snapshot" || !slices.Equal(idsOf(f.Events), []string{"trade:AAPL@" + g3}) {
 			t.Fatalf("got %+v, want a snapshot of %s", f, g3)
 		}
 	})
 	t.Run("snapshot when the latest entry is poison", func(t *testing.T) {
 		c := dialAuthed(t, r, "carol")
-		c.subscribe(map[string]any{"channels": []string{"trade:MSFT"}})
-		c.send(map[string]string{"op": "ping"}) // a pong first: no snapshot
-		if f := c.read(); f.Type != "snapshot" || !slices.Equal(idsOf(f.Events), []string{"trade:MSFT@" + m1}) {
+		c.Subscribe(map[string]any{"channels": []string{"trade:MSFT"}})
+		c.Send(map[string]string{"op": "ping"}) // a pong first: no snapshot
+		if f := c.Read(); f.Type != "snapshot" || !slices.Equal(idsOf(f.Events), []string{"trade:MSFT@" + m1}) {
 			t.Fatalf("got %+v, want a snapshot of %s", f, m1)
 		}
 	})
@@ -271,8 +273,8 @@ func TestPoisonHistoryEntries(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := dialAuthed(t, r, "dave")
-		c.subscribe(map[string]any{"channels": []string{"trade:*"}})
-		f := c.read()
+		c.Subscribe(map[string]any{"channels": []string{"trade:*"}})
+		f := c.Read()
 		if f.Type != "snapshot" || !slices.Contains(idsOf(f.Events), "trade:AAPL@"+g3) {
 			t.Fatalf("got %+v, want a snapshot with %s", f, g3)
 		}
@@ -290,8 +292,8 @@ func TestPoisonHistoryEntries(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := dialAuthed(t, r, "erin")
-		c.subscribe(map[string]any{"channels": []string{"trade:*"}})
-		if f := c.read(); f.Type != "snapshot" || !slices.Contains(idsOf(f.Events), "trade:AAPL@"+g3) {
+		c.Subscribe(map[string]any{"channels": []string{"trade:*"}})
+		if f := c.Read(); f.Type != "snapshot" || !slices.Contains(idsOf(f.Events), "trade:AAPL@"+g3) {
 			t.Fatalf("got %+v, want a snapshot with %s", f, g3)
 		}
 	})
@@ -302,7 +304,7 @@ func TestPoisonHistoryEntries(t *testing.T) {
 
 // redisLogTo routes go-redis's process-wide log into log for the rest of
 // the test, as main does, and back to stderr after it.
-func redisLogTo(t *testing.T, logs *logBuffer) {
+func redisLogTo(t *testing.T, logs *logbuf.Buffer) {
 	redis.SetLogger(obs.RedisLogger{Log: slogTo(logs)})
 	t.Cleanup(func() { redis.SetLogger(stderrRedisLog{}) })
 }
@@ -319,7 +321,7 @@ func (stderrRedisLog) Printf(_ context.Context, format string, v ...any) {
 func TestRedisPassword(t *testing.T) {
 	const pass, wrong = "pw-3f9c1e7a-redis", "wrong-81d2c4-pw"
 	e := newEnvWith(t, 1, redistest.Options{RequirePass: pass})
-	redisLogs := &logBuffer{}
+	redisLogs := &logbuf.Buffer{}
 	redisLogTo(t, redisLogs) // before the replicas: restored after they stop
 	noSecrets := func(t *testing.T, where, text string) {
 		t.Helper()
@@ -331,13 +333,13 @@ func TestRedisPassword(t *testing.T) {
 	}
 
 	t.Run("right password", func(t *testing.T) {
-		logs := &logBuffer{}
+		logs := &logbuf.Buffer{}
 		r := e.launch(t, "pub-ok", nil, logs)
 		waitReady(t, r)
 		c := dialAuthed(t, r, "alice")
-		c.subscribe(map[string]any{"channels": []string{"trade:AAPL"}})
+		c.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}})
 		e.write("trade:AAPL", 1, 2)
-		c.collect(newTape(t), "trade:AAPL", 2)
+		c.collect(tape.New(t), "trade:AAPL", 2)
 		noSecrets(t, "log", logs.String())
 	})
 	for i, tt := range []struct{ name, url string }{
@@ -347,7 +349,7 @@ func TestRedisPassword(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var cfg Config
-			logs := &logBuffer{}
+			logs := &logbuf.Buffer{}
 			r := e.launch(t, fmt.Sprint("pub-bad-", i), func(c *Config) { c.RedisURL = tt.url; cfg = *c }, logs)
 			// Wait until Redis has refused it, and the refusal was logged.
 			poll.Until(t, 10*time.Second, func() error {
@@ -373,7 +375,7 @@ func TestRedisPassword(t *testing.T) {
 			// Clients can connect, but a subscribe that needs history fails
 			// without saying more than it should.
 			c := dialAuthed(t, r, "bob")
-			c.send(map[string]any{"op": "subscribe", "id": "s", "channels": []string{"trade:AAPL"}})
+			c.Send(map[string]any{"op": "subscribe", "id": "s", "channels": []string{"trade:AAPL"}})
 			f, raw := c.readRaw()
 			if f.Type != "error" || f.Code != "internal" {
 				t.Fatalf("got %s, want an internal error", raw)

@@ -13,6 +13,8 @@ import (
 	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/streams"
+	"github.com/tickwire/tickwire/testkit/tape"
+	"github.com/tickwire/tickwire/testkit/wsclient"
 )
 
 // A client that leaves and resumes with since ends with the same tape as a
@@ -21,17 +23,17 @@ func TestResumeMatchesControl(t *testing.T) {
 	e := newEnv(t, 1)
 	r := e.startReplica("pub-1", nil)
 	control := dialAuthed(t, r, "control")
-	control.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+	control.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
 	resumer := dialAuthed(t, r, "resumer")
-	resumer.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+	resumer.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
 
-	ct, rt := newTape(t), newTape(t)
+	ct, rt := tape.New(t), tape.New(t)
 	e.write("trade:AAPL", 1, 2, 3, 4, 5)
 	resumer.collect(rt, "trade:AAPL", 5)
 	_ = resumer.ws.Close()
 
 	e.write("trade:AAPL", 6, 7, 8)
-	since := rt.ids["trade:AAPL"][4]
+	since := rt.IDs("trade:AAPL")[4]
 	resumer = dialAuthed(t, r, "resumer")
 	// Events keep coming while the resume runs.
 	done := make(chan struct{})
@@ -41,15 +43,15 @@ func TestResumeMatchesControl(t *testing.T) {
 			e.write("trade:AAPL", float64(9+i))
 		}
 	}()
-	sub := resumer.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "since": map[string]string{"trade:AAPL": since}})
+	sub := resumer.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "since": map[string]string{"trade:AAPL": since}})
 	if !sub.Recovered["trade:AAPL"] {
 		t.Fatalf("subscribed %+v, want recovered", sub)
 	}
 	<-done
 	control.collect(ct, "trade:AAPL", 18)
 	resumer.collect(rt, "trade:AAPL", 18)
-	if !slices.Equal(ct.ids["trade:AAPL"], rt.ids["trade:AAPL"]) {
-		t.Fatalf("resumed tape differs from control:\n%v\n%v", rt.ids["trade:AAPL"], ct.ids["trade:AAPL"])
+	if !slices.Equal(ct.IDs("trade:AAPL"), rt.IDs("trade:AAPL")) {
+		t.Fatalf("resumed tape differs from control:\n%v\n%v", rt.IDs("trade:AAPL"), ct.IDs("trade:AAPL"))
 	}
 }
 
@@ -68,17 +70,17 @@ func TestResumeAfterTrimReportsGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := dialAuthed(t, r, "alice")
-	sub := c.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "since": map[string]string{"trade:AAPL": all[0].ID}})
+	sub := c.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "since": map[string]string{"trade:AAPL": all[0].ID}})
 	if rec, ok := sub.Recovered["trade:AAPL"]; !ok || rec {
 		t.Fatalf("subscribed %+v, want recovered false", sub)
 	}
-	gap := c.read()
+	gap := c.Read()
 	if gap.Type != "gap" || !slices.Equal(gap.Channels, []string{"trade:AAPL"}) {
 		t.Fatalf("got %+v, want gap for trade:AAPL", gap)
 	}
-	tp := newTape(t)
+	tp := tape.New(t)
 	c.collect(tp, "trade:AAPL", 2)
-	if got := tp.ids["trade:AAPL"]; got[0] != all[3].ID || got[1] != all[4].ID {
+	if got := tp.IDs("trade:AAPL"); got[0] != all[3].ID || got[1] != all[4].ID {
 		t.Fatalf("replayed %v, want the two retained", got)
 	}
 	e.write("trade:AAPL", 6)
@@ -90,7 +92,7 @@ func TestSubscribeRefusals(t *testing.T) {
 	r := e.startReplica("pub-1", func(c *Config) { c.MaxChannels = 3 })
 	limited := func(t *testing.T) *client {
 		c := dial(t, r, token(t, "lim", time.Hour, "trade:*", "quote:AAPL"))
-		c.read()
+		c.Read()
 		return c
 	}
 	tests := []struct {
@@ -114,8 +116,8 @@ func TestSubscribeRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := limited(t)
-			c.sendRaw(tt.frame)
-			f := c.read()
+			c.SendRaw(tt.frame)
+			f := c.Read()
 			if f.Type != "error" || f.Code != tt.code {
 				t.Fatalf("got %+v, want error %s", f, tt.code)
 			}
@@ -123,11 +125,11 @@ func TestSubscribeRefusals(t *testing.T) {
 				t.Fatalf("error channels %v, want %v", f.Channels, tt.channels)
 			}
 			// Nothing was half-applied, and the connection still works.
-			c.send(map[string]string{"op": "ping", "id": "p"})
-			if f := c.read(); f.Type != "pong" || f.ID != "p" {
+			c.Send(map[string]string{"op": "ping", "id": "p"})
+			if f := c.Read(); f.Type != "pong" || f.ID != "p" {
 				t.Fatalf("after error got %+v, want pong", f)
 			}
-			sub := c.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+			sub := c.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
 			if !slices.Equal(sub.Channels, []string{"trade:AAPL"}) {
 				t.Fatalf("subscribed %v", sub.Channels)
 			}
@@ -140,9 +142,9 @@ func TestRepeatedViolationsClose4000(t *testing.T) {
 	r := e.startReplica("pub-1", nil)
 	c := dialAuthed(t, r, "alice")
 	for i := 0; i < 10; i++ {
-		c.sendRaw(`not json`)
+		c.SendRaw(`not json`)
 	}
-	if code := c.closeCode(); code != 4000 {
+	if code := c.CloseCode(); code != 4000 {
 		t.Fatalf("close code %d, want 4000", code)
 	}
 }
@@ -153,7 +155,7 @@ func TestConnectionsPerUser(t *testing.T) {
 	dialAuthed(t, r, "alice")
 	dialAuthed(t, r, "alice")
 	third := dial(t, r, token(t, "alice", time.Hour))
-	if code := third.closeCode(); code != 4009 {
+	if code := third.CloseCode(); code != 4009 {
 		t.Fatalf("third connection closed %d, want 4009", code)
 	}
 	dialAuthed(t, r, "bob") // other users are not affected
@@ -163,14 +165,14 @@ func TestUnsubscribeStopsDelivery(t *testing.T) {
 	e := newEnv(t, 1)
 	r := e.startReplica("pub-1", nil)
 	c := dialAuthed(t, r, "alice")
-	c.subscribe(map[string]any{"channels": []string{"trade:AAPL", "trade:MSFT"}, "snapshot": false})
-	c.send(map[string]any{"op": "unsubscribe", "id": "u", "channels": []string{"trade:aapl"}})
-	if f := c.readType("unsubscribed"); !slices.Equal(f.Channels, []string{"trade:AAPL"}) || f.ID != "u" {
+	c.Subscribe(map[string]any{"channels": []string{"trade:AAPL", "trade:MSFT"}, "snapshot": false})
+	c.Send(map[string]any{"op": "unsubscribe", "id": "u", "channels": []string{"trade:aapl"}})
+	if f := c.ReadType("unsubscribed"); !slices.Equal(f.Channels, []string{"trade:AAPL"}) || f.ID != "u" {
 		t.Fatalf("got %+v", f)
 	}
 	e.write("trade:AAPL", 1)
 	e.write("trade:MSFT", 2)
-	f := c.readType("events")
+	f := c.ReadType("events")
 	for _, ev := range f.Events {
 		if ev.Ch != "trade:MSFT" {
 			t.Fatalf("event of unsubscribed channel: %+v", ev)
@@ -184,14 +186,14 @@ func TestSlowConsumer(t *testing.T) {
 	e := newEnv(t, 1)
 	r := e.startReplica("pub-1", func(c *Config) { c.QueueEvents = 64 })
 	slow := dialAuthed(t, r, "slow")
-	slow.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+	slow.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
 	normal := dialAuthed(t, r, "normal")
-	normal.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+	normal.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
 
 	// Big events fill the socket buffers of the client that does not read.
 	big, _ := json.Marshal(map[string]any{"price": 1, "size": 1, "pad": strings.Repeat("x", 12000)})
 	c := event.Channel{Kind: event.KindTrade, Symbol: "AAPL"}
-	tp := newTape(t)
+	tp := tape.New(t)
 	const batches, per = 40, 50
 	for i := 0; i < batches; i++ {
 		evs := make([]event.Event, per)
@@ -213,11 +215,11 @@ func TestSlowConsumer(t *testing.T) {
 	// The slow client finds its data, then the close (or, if even the close
 	// frame could not be written, a dropped connection).
 	for {
-		_, err := slow.tryRead(15 * time.Second)
+		_, err := slow.TryRead(15 * time.Second)
 		if err == nil {
 			continue
 		}
-		if code, ok := closeCodeOf(err); ok && code != 4008 && code != 1006 {
+		if code, ok := wsclient.CloseCodeOf(err); ok && code != 4008 && code != 1006 {
 			t.Fatalf("slow client closed with %d, want 4008 (or a dropped connection): %v", code, err)
 		}
 		break

@@ -13,6 +13,8 @@ import (
 
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/streams"
+	"github.com/tickwire/tickwire/testkit/tape"
+	"github.com/tickwire/tickwire/testkit/wsclient"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -27,7 +29,7 @@ func TestReplicasReceiveSameEvents(t *testing.T) {
 	c1 := dialAuthed(t, r1, "alice")
 	c2 := dialAuthed(t, r2, "bob")
 	for _, c := range []*client{c1, c2} {
-		c.subscribe(map[string]any{"channels": []string{"trade:AAPL", "trade:*"}, "snapshot": false})
+		c.Subscribe(map[string]any{"channels": []string{"trade:AAPL", "trade:*"}, "snapshot": false})
 	}
 	const n = 200
 	for i := 0; i < n; i += 20 {
@@ -38,17 +40,17 @@ func TestReplicasReceiveSameEvents(t *testing.T) {
 		e.write("trade:AAPL", prices...)
 		e.write("trade:msft", prices...)
 	}
-	t1, t2 := newTape(t), newTape(t)
+	t1, t2 := tape.New(t), tape.New(t)
 	c1.collect(t1, "trade:AAPL", n)
 	c1.collect(t1, "trade:MSFT", n)
 	c2.collect(t2, "trade:AAPL", n)
 	c2.collect(t2, "trade:MSFT", n)
 	for _, ch := range []string{"trade:AAPL", "trade:MSFT"} {
-		if !slices.Equal(t1.ids[ch], t2.ids[ch]) {
-			t.Fatalf("%s: replicas delivered different events:\n%v\n%v", ch, t1.ids[ch], t2.ids[ch])
+		if !slices.Equal(t1.IDs(ch), t2.IDs(ch)) {
+			t.Fatalf("%s: replicas delivered different events:\n%v\n%v", ch, t1.IDs(ch), t2.IDs(ch))
 		}
-		if len(t1.ids[ch]) != n {
-			t.Fatalf("%s: %d events, want %d (each once)", ch, len(t1.ids[ch]), n)
+		if len(t1.IDs(ch)) != n {
+			t.Fatalf("%s: %d events, want %d (each once)", ch, len(t1.IDs(ch)), n)
 		}
 	}
 	groups, err := e.rdb.XInfoGroups(context.Background(), e.layout.Feed(0)).Result()
@@ -72,8 +74,8 @@ func TestSnapshotBeforeLive(t *testing.T) {
 	e.write("quote:AAPL", 5)
 	r := e.startReplica("pub-1", nil)
 	c := dialAuthed(t, r, "alice")
-	c.subscribe(map[string]any{"id": "s1", "channels": []string{"trade:*", "quote:AAPL", "bar:AAPL"}})
-	snap := c.read()
+	c.Subscribe(map[string]any{"id": "s1", "channels": []string{"trade:*", "quote:AAPL", "bar:AAPL"}})
+	snap := c.Read()
 	if snap.Type != "snapshot" {
 		t.Fatalf("after subscribed got %+v, want snapshot", snap)
 	}
@@ -85,8 +87,8 @@ func TestSnapshotBeforeLive(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("snapshot channels %v, want %v", got, want)
 	}
-	tp := newTape(t)
-	tp.add(snap.Events)
+	tp := tape.New(t)
+	wsclient.Record(tp, snap.Events)
 	e.write("trade:AAPL", 6)
 	c.collect(tp, "trade:AAPL", 2)
 }
@@ -97,7 +99,7 @@ func TestAuthentication(t *testing.T) {
 
 	t.Run("query parameter", func(t *testing.T) {
 		c := dial(t, r, token(t, "alice", time.Hour))
-		if f := c.read(); f.Type != "welcome" || f.User != "alice" || f.Replica != "pub-1" {
+		if f := c.Read(); f.Type != "welcome" || f.User != "alice" || f.Replica != "pub-1" {
 			t.Fatalf("got %+v, want welcome for alice from pub-1", f)
 		}
 	})
@@ -107,47 +109,47 @@ func TestAuthentication(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := &client{t: t, ws: ws}
+		c := newClient(t, ws)
 		t.Cleanup(func() { _ = ws.Close() })
-		if f := c.read(); f.Type != "welcome" || f.User != "bob" {
+		if f := c.Read(); f.Type != "welcome" || f.User != "bob" {
 			t.Fatalf("got %+v, want welcome for bob", f)
 		}
 	})
 	t.Run("first frame", func(t *testing.T) {
 		c := dial(t, r, "")
-		c.send(map[string]string{"op": "auth", "id": "a", "token": token(t, "carol", time.Hour)})
-		if f := c.read(); f.Type != "welcome" || f.User != "carol" || f.ID != "a" {
+		c.Send(map[string]string{"op": "auth", "id": "a", "token": token(t, "carol", time.Hour)})
+		if f := c.Read(); f.Type != "welcome" || f.User != "carol" || f.ID != "a" {
 			t.Fatalf("got %+v, want welcome for carol", f)
 		}
-		c.subscribe(map[string]any{"channels": []string{"trade:AAPL"}})
+		c.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}})
 	})
 	t.Run("never authenticates", func(t *testing.T) {
 		c := dial(t, r, "")
-		f := c.read()
+		f := c.Read()
 		if f.Type != "error" || f.Code != "unauthorized" {
 			t.Fatalf("got %+v, want unauthorized error", f)
 		}
-		if code := c.closeCode(); code != 4001 {
+		if code := c.CloseCode(); code != 4001 {
 			t.Fatalf("close code %d, want 4001", code)
 		}
 	})
 	t.Run("frame before auth", func(t *testing.T) {
 		c := dial(t, r, "")
-		c.send(map[string]any{"op": "subscribe", "channels": []string{"trade:AAPL"}})
-		if f := c.read(); f.Code != "unauthorized" {
+		c.Send(map[string]any{"op": "subscribe", "channels": []string{"trade:AAPL"}})
+		if f := c.Read(); f.Code != "unauthorized" {
 			t.Fatalf("got %+v, want unauthorized", f)
 		}
-		if code := c.closeCode(); code != 4001 {
+		if code := c.CloseCode(); code != 4001 {
 			t.Fatalf("close code %d, want 4001", code)
 		}
 	})
 	t.Run("bad first-frame token", func(t *testing.T) {
 		c := dial(t, r, "")
-		c.send(map[string]string{"op": "auth", "token": "not.a.jwt"})
-		if f := c.read(); f.Code != "unauthorized" {
+		c.Send(map[string]string{"op": "auth", "token": "not.a.jwt"})
+		if f := c.Read(); f.Code != "unauthorized" {
 			t.Fatalf("got %+v, want unauthorized", f)
 		}
-		if code := c.closeCode(); code != 4001 {
+		if code := c.CloseCode(); code != 4001 {
 			t.Fatalf("close code %d, want 4001", code)
 		}
 	})
@@ -169,14 +171,14 @@ func TestAuthentication(t *testing.T) {
 	})
 	t.Run("expired token", func(t *testing.T) {
 		c := dial(t, r, token(t, "dave", 1500*time.Millisecond))
-		if f := c.read(); f.Type != "welcome" {
+		if f := c.Read(); f.Type != "welcome" {
 			t.Fatalf("got %+v, want welcome", f)
 		}
-		f := c.readType("error")
+		f := c.ReadType("error")
 		if f.Code != "token_expired" {
 			t.Fatalf("got %+v, want token_expired", f)
 		}
-		if code := c.closeCode(); code != 4001 {
+		if code := c.CloseCode(); code != 4001 {
 			t.Fatalf("close code %d, want 4001", code)
 		}
 	})
@@ -203,8 +205,8 @@ func TestGroupRecreated(t *testing.T) {
 			e := newEnv(t, 1)
 			r := e.startReplica("pub-1", nil)
 			c := dialAuthed(t, r, "alice")
-			c.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
-			tp := newTape(t)
+			c.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+			tp := tape.New(t)
 			e.write("trade:AAPL", 1)
 			c.collect(tp, "trade:AAPL", 1)
 			tc.lose(e)
@@ -224,7 +226,7 @@ func TestShutdownSendsGoingAway(t *testing.T) {
 	r := e.startReplica("pub-1", nil)
 	c := dialAuthed(t, r, "alice")
 	go r.cancel()
-	if code := c.closeCode(); code != 1001 {
+	if code := c.CloseCode(); code != 1001 {
 		t.Fatalf("close code %d, want 1001", code)
 	}
 	<-r.done

@@ -16,6 +16,8 @@ import (
 	"github.com/tickwire/tickwire/publisher/internal/hub"
 	"github.com/tickwire/tickwire/shared/obs"
 	"github.com/tickwire/tickwire/shared/poll"
+	"github.com/tickwire/tickwire/testkit/logbuf"
+	"github.com/tickwire/tickwire/testkit/tape"
 )
 
 // gate is a feed stage that the test can shut: while shut, Publish blocks,
@@ -62,7 +64,7 @@ func (g *gate) open() {
 
 // countLines returns the number of lines of logs containing every one of
 // subs.
-func countLines(logs *logBuffer, subs ...string) int {
+func countLines(logs *logbuf.Buffer, subs ...string) int {
 	n := 0
 	for _, line := range strings.Split(logs.String(), "\n") {
 		all := true
@@ -111,7 +113,7 @@ func (e *env) startReplicaWith(id string, mod func(*Config), logs io.Writer, opt
 func TestStallIsLoud(t *testing.T) {
 	e := newEnv(t, 1)
 	g := newGate()
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	r := e.startReplicaWith("pub-stall", func(c *Config) { c.StallAfter = time.Second }, logs,
 		withFeedStage(func(_ int, next feed.Publisher) feed.Publisher {
 			g.next = next
@@ -120,8 +122,8 @@ func TestStallIsLoud(t *testing.T) {
 	t.Cleanup(g.open) // runs before the replica's stop: a shut gate would hold its reader
 
 	c := dialAuthed(t, r, "alice")
-	c.subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
-	tp := newTape(t)
+	c.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}, "snapshot": false})
+	tp := tape.New(t)
 	e.write("trade:AAPL", 1)
 	c.collect(tp, "trade:AAPL", 1) // the pipeline works
 	if v := metricValue(t, r, "tickwire_publisher_stalled"); v != 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/streams"
+	"github.com/tickwire/tickwire/testkit/logbuf"
 )
 
 // A client that keeps its connection alive (it sends frames) but reads
@@ -23,7 +24,7 @@ import (
 // WARN line, well before the 10 s write deadline would end it.
 func TestWriterStallClosed(t *testing.T) {
 	e := newEnv(t, 1)
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	r := e.startReplicaWith("pub-ws", func(c *Config) {
 		c.Heartbeat = 300 * time.Millisecond
 		c.QueueBytes = 256 << 20 // the queue must not overflow (4008) first
@@ -44,9 +45,9 @@ func TestWriterStallClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.Close()
-	c := &client{t: t, ws: ws}
-	c.readType("welcome")
-	c.subscribe(map[string]any{"channels": []string{"trade:BIG"}, "snapshot": false})
+	c := newClient(t, ws)
+	c.ReadType("welcome")
+	c.Subscribe(map[string]any{"channels": []string{"trade:BIG"}, "snapshot": false})
 
 	// Keep the server's read deadline alive without reading anything.
 	stop := make(chan struct{})

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,26 +18,15 @@ import (
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/redistest"
 	"github.com/tickwire/tickwire/shared/streams"
+	"github.com/tickwire/tickwire/testkit/logbuf"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is the tail's output, read by the test while Run writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Split(strings.TrimSuffix(s.b.String(), "\n"), "\n")
+// splitLines splits the tail's output, read by the test while Run writes, at
+// its newlines (a last line without one counts too).
+func splitLines(out *logbuf.Buffer) []string {
+	return strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 }
 
 type env struct {
@@ -74,7 +62,7 @@ func (e *env) write(names ...string) {
 }
 
 // run starts a tail; the returned stop cancels it and returns Run's error.
-func (e *env) run(o tail.Options, chans ...string) (*syncBuffer, func() error) {
+func (e *env) run(o tail.Options, chans ...string) (*logbuf.Buffer, func() error) {
 	e.t.Helper()
 	for _, name := range chans {
 		ch, err := event.ParseChannel(name)
@@ -83,7 +71,7 @@ func (e *env) run(o tail.Options, chans ...string) (*syncBuffer, func() error) {
 		}
 		o.Channels = append(o.Channels, ch)
 	}
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	started := make(chan struct{})
@@ -125,15 +113,15 @@ func channelsOf(lines []string) []string {
 }
 
 // waitLines waits until out has n event lines.
-func waitLines(t *testing.T, out *syncBuffer, n int) []string {
+func waitLines(t *testing.T, out *logbuf.Buffer, n int) []string {
 	t.Helper()
 	poll.Until(t, 10*time.Second, func() error {
-		if got := channelsOf(out.lines()); len(got) < n {
-			return fmt.Errorf("%d lines, want %d: %q", len(got), n, out.lines())
+		if got := channelsOf(splitLines(out)); len(got) < n {
+			return fmt.Errorf("%d lines, want %d: %q", len(got), n, splitLines(out))
 		}
 		return nil
 	})
-	return out.lines()
+	return splitLines(out)
 }
 
 // TestLive: only events written after the start, of the named channels
@@ -147,7 +135,7 @@ func TestLive(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("Run = %v, want nil after cancel", err)
 	}
-	got := channelsOf(out.lines())
+	got := channelsOf(splitLines(out))
 	count := map[string]int{}
 	for _, ch := range got {
 		count[ch]++
@@ -171,8 +159,8 @@ func TestStartsAtNow(t *testing.T) {
 	e.write("trade:MSFT", "trade:AAPL")
 	waitLines(t, out, 1)
 	_ = stop()
-	if got := channelsOf(out.lines()); len(got) != 1 {
-		t.Errorf("lines %q, want only the one written after the start", out.lines())
+	if got := channelsOf(splitLines(out)); len(got) != 1 {
+		t.Errorf("lines %q, want only the one written after the start", splitLines(out))
 	}
 }
 
@@ -184,14 +172,14 @@ func TestLast(t *testing.T) {
 	out, stop := e.run(tail.Options{Last: 3, JSON: true}, "trade:*")
 	var lines []string
 	poll.Until(t, 10*time.Second, func() error {
-		if lines = out.lines(); len(lines) < 3 {
+		if lines = splitLines(out); len(lines) < 3 {
 			return fmt.Errorf("%q", lines)
 		}
 		return nil
 	})
 	e.write("trade:TSLA")
 	poll.Until(t, 10*time.Second, func() error {
-		if lines = out.lines(); len(lines) < 4 {
+		if lines = splitLines(out); len(lines) < 4 {
 			return fmt.Errorf("%q", lines)
 		}
 		return nil
@@ -199,7 +187,7 @@ func TestLast(t *testing.T) {
 	_ = stop()
 	var chans []string
 	var prev int64
-	for _, l := range out.lines() {
+	for _, l := range splitLines(out) {
 		var ev struct {
 			Ch   string          `json:"ch"`
 			ID   string          `json:"id"`
@@ -227,25 +215,25 @@ func TestSince(t *testing.T) {
 	e.write("trade:AAPL")
 	first := e.rdb.XRevRangeN(context.Background(), e.layout.Feed(0), "+", "-", 1).Val()[0].ID
 	e.write("trade:AAPL", "quote:AAPL", "trade:AAPL")
-	var notes syncBuffer
+	var notes logbuf.Buffer
 	out, stop := e.run(tail.Options{Since: first, Notes: &notes}, "trade:AAPL")
 	waitLines(t, out, 2)
 	e.write("trade:AAPL")
 	waitLines(t, out, 3)
 	_ = stop()
-	if got := channelsOf(out.lines()); len(got) != 3 {
-		t.Errorf("lines %q, want the 2 after %s and 1 live", out.lines(), first)
+	if got := channelsOf(splitLines(out)); len(got) != 3 {
+		t.Errorf("lines %q, want the 2 after %s and 1 live", splitLines(out), first)
 	}
-	if strings.TrimSpace(strings.Join(notes.lines(), "")) != "" {
-		t.Errorf("notes %q, want none", notes.lines())
+	if strings.TrimSpace(strings.Join(splitLines(&notes), "")) != "" {
+		t.Errorf("notes %q, want none", splitLines(&notes))
 	}
 	// An id older than the feed's oldest entry: the gap is said.
 	e.rdb.XTrimMaxLen(context.Background(), e.layout.Feed(0), 1)
-	var notes2 syncBuffer
+	var notes2 logbuf.Buffer
 	_, stop2 := e.run(tail.Options{Since: "1-0", Notes: &notes2}, "trade:AAPL")
 	poll.Until(t, 10*time.Second, func() error {
-		if !strings.Contains(strings.Join(notes2.lines(), ""), "trimmed") {
-			return fmt.Errorf("notes %q", notes2.lines())
+		if !strings.Contains(strings.Join(splitLines(&notes2), ""), "trimmed") {
+			return fmt.Errorf("notes %q", splitLines(&notes2))
 		}
 		return nil
 	})
