@@ -96,38 +96,11 @@ func runConfig(ctx context.Context, log *slog.Logger, cfg Config) error {
 		}
 	}()
 	layout, _ := cfg.Layout() // checked by Validate
-	wcfg := streams.WriterConfig{FeedLen: cfg.FeedLen, HistoryLen: cfg.HistoryLen, Retention: cfg.Retention, MinReplicas: cfg.MinReplicas}
-	if cfg.LeaseTTL > 0 { // the script refuses writes unless we hold the lease
-		wcfg.Lease, wcfg.Holder = layout.Leader(), cfg.holderID()
-	}
-	writer := streams.NewWriter(client, layout, wcfg)
-	keeper, out, err := newKeeper(cfg, client, layout, writer, log, reg)
+	p, err := buildParts(cfg, client, layout, log, reg)
 	if err != nil {
 		return err
 	}
-	batchMetrics, err := batch.NewMetrics(reg)
-	if err != nil {
-		return err
-	}
-	batcher, err := batch.New(out, batch.Config{
-		FlushInterval: cfg.FlushInterval,
-		MaxBatch:      cfg.MaxBatch,
-		Buffer:        cfg.Buffer,
-		FinalFlush:    finalFlushTimeout,
-		Ping:          func(ctx context.Context) error { return client.Ping(ctx).Err() },
-	}, log, batchMetrics)
-	if err != nil {
-		return fmt.Errorf("batcher: %w", err)
-	}
-	stage, err := derive.New(cfg.deriveConfig(), pipeline.Encode(batcher.Add, log), log, reg)
-	if err != nil {
-		return fmt.Errorf("derive: %w", err)
-	}
-	src, err := newSource(cfg, batcher, log, reg)
-	if err != nil {
-		return err
-	}
-	pipe := pipeline.New(src, stage, batcher)
+	pipe, batcher, keeper := p.pipe, p.batcher, p.keeper
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -200,4 +173,49 @@ func newKeeper(cfg Config, client redis.UniversalClient, layout streams.Layout, 
 // retention, between 1 s and 10 min.
 func janitorPeriod(retention time.Duration) time.Duration {
 	return min(max(retention/10, time.Second), 10*time.Minute)
+}
+
+// parts are the collector's stages, built but not started.
+type parts struct {
+	pipe    *pipeline.Pipeline
+	batcher *batch.Batcher
+	keeper  *lease.Keeper // nil without a lease
+}
+
+// buildParts builds the stages from the end of an event's path to its
+// start: the writer, the lease keeper in front of it, the batcher, derive,
+// and the source.
+func buildParts(cfg Config, client redis.UniversalClient, layout streams.Layout, log *slog.Logger, reg *prometheus.Registry) (parts, error) {
+	wcfg := streams.WriterConfig{FeedLen: cfg.FeedLen, HistoryLen: cfg.HistoryLen, Retention: cfg.Retention, MinReplicas: cfg.MinReplicas}
+	if cfg.LeaseTTL > 0 { // the script refuses writes unless we hold the lease
+		wcfg.Lease, wcfg.Holder = layout.Leader(), cfg.holderID()
+	}
+	writer := streams.NewWriter(client, layout, wcfg)
+	keeper, out, err := newKeeper(cfg, client, layout, writer, log, reg)
+	if err != nil {
+		return parts{}, err
+	}
+	batchMetrics, err := batch.NewMetrics(reg)
+	if err != nil {
+		return parts{}, err
+	}
+	batcher, err := batch.New(out, batch.Config{
+		FlushInterval: cfg.FlushInterval,
+		MaxBatch:      cfg.MaxBatch,
+		Buffer:        cfg.Buffer,
+		FinalFlush:    finalFlushTimeout,
+		Ping:          func(ctx context.Context) error { return client.Ping(ctx).Err() },
+	}, log, batchMetrics)
+	if err != nil {
+		return parts{}, fmt.Errorf("batcher: %w", err)
+	}
+	stage, err := derive.New(cfg.deriveConfig(), pipeline.Encode(batcher.Add, log), log, reg)
+	if err != nil {
+		return parts{}, fmt.Errorf("derive: %w", err)
+	}
+	src, err := newSource(cfg, batcher, log, reg)
+	if err != nil {
+		return parts{}, err
+	}
+	return parts{pipe: pipeline.New(src, stage, batcher), batcher: batcher, keeper: keeper}, nil
 }
