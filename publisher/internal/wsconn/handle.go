@@ -124,6 +124,7 @@ type request struct {
 	channels []event.Channel // normalised, without duplicates
 	since    map[event.Channel]event.ID
 	snapshot bool
+	throttle time.Duration // 0: not paced
 }
 
 // validate applies PROTOCOL.md's checks in order; the first that fails
@@ -134,6 +135,14 @@ func (c *Conn) validate(f clientFrame) (request, bool) {
 		return request{}, false
 	}
 	req := request{snapshot: f.Snapshot == nil || *f.Snapshot}
+	if f.Throttle != nil && *f.Throttle != 0 {
+		d := time.Duration(*f.Throttle) * time.Millisecond
+		if *f.Throttle < minThrottle.Milliseconds() || *f.Throttle > maxThrottle.Milliseconds() {
+			c.sendError(f.ID, CodeBadRequest, fmt.Sprintf(`"throttle_ms" must be 0 (off) or %d to %d`, minThrottle.Milliseconds(), maxThrottle.Milliseconds()))
+			return request{}, false
+		}
+		req.throttle = d
+	}
 	chs, bad, badMsg := parseChannels(f.Channels)
 	seen := make(map[event.Channel]bool, len(chs))
 	for _, ch := range chs {
@@ -213,6 +222,7 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 		}
 	}
 	c.q.hold(held)
+	c.q.setPace(fresh, req.throttle) // before their first live event
 	c.d.Hub.Subscribe(c, fresh)
 
 	ctx, cancel := context.WithTimeout(context.Background(), historyTimeout)
@@ -220,12 +230,14 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 	r, first, msgs, recovered, err := c.plan(ctx, req, fresh, snap)
 	if errors.Is(err, errOverBudget) {
 		c.d.Hub.Unsubscribe(c, fresh)
+		c.q.setPace(fresh, 0)
 		c.q.abandon(held)
 		c.sendError(f.ID, CodeRateLimited, "over this user's budget of history reads; retry the subscribe later")
 		return
 	}
 	if err != nil {
 		c.d.Hub.Unsubscribe(c, fresh)
+		c.q.setPace(fresh, 0)
 		c.q.abandon(held)
 		c.log.Warn("subscribe failed: history unavailable", "err", err)
 		c.sendError(f.ID, CodeInternal, "history is unavailable right now; retry the subscribe")
@@ -235,6 +247,7 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 	for _, ch := range fresh {
 		c.subs[ch] = struct{}{}
 	}
+
 	head := [][]byte{encode(subscribedFrame{Type: "subscribed", ID: f.ID, Channels: names(req.channels), Recovered: recovered})}
 	var gaps []string
 	for ch, ok := range recovered {
@@ -251,6 +264,7 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 		floor[cur.ch] = cur.after
 	}
 	c.q.begin(head, floor, r, first, msgs)
+	c.q.setPace(req.channels, req.throttle) // a later subscribe sets the pace anew
 	c.w.kick()
 }
 
@@ -340,6 +354,7 @@ func (c *Conn) covered(ch event.Channel) bool {
 
 func (c *Conn) unsubscribe(chs []event.Channel) {
 	c.d.Hub.Unsubscribe(c, chs)
+	c.q.setPace(chs, 0)
 	for _, ch := range chs {
 		delete(c.subs, ch)
 	}

@@ -3,6 +3,7 @@ package wsconn
 import (
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/tickwire/tickwire/publisher/internal/hub"
 	"github.com/tickwire/tickwire/shared/event"
@@ -15,6 +16,7 @@ type item struct {
 	msg    *hub.Message
 	frame  []byte
 	events int
+	paced  bool // frame is a window of paced live events (pace.go)
 }
 
 // queue is a connection's bounded outbound queue, filled by the hub (from
@@ -59,6 +61,14 @@ type queue struct {
 	dirty      bool        // delivered since the last wake-up; a Wake is due
 	closeCode  CloseCode   // once set, nothing more is queued
 	closeText  string
+
+	// Paced channels (throttle_ms, pace.go): their live events wait in
+	// the window of their pace; they count toward the limits with the
+	// queued ones.
+	pace        map[event.Channel]time.Duration // concrete or KIND:*
+	windows     map[time.Duration]*window
+	pacedEvents int
+	pacedBytes  int
 }
 
 func newQueue(maxItems, maxBytes int) *queue {
@@ -69,7 +79,7 @@ func newQueue(maxItems, maxBytes int) *queue {
 func (q *queue) pending() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.items) > 0 || len(q.jobs) > 0 || q.closeCode != 0
+	return len(q.items) > 0 || len(q.jobs) > 0 || q.closeCode != 0 || q.pacedEvents > 0
 }
 
 // deliver queues a live event. Called by the hub; never blocks. It reports
@@ -91,7 +101,7 @@ func (q *queue) deliver(m *hub.Message) (wake, overflowed bool) {
 			q.heldBytes += len(m.Wire)
 		}
 	} else {
-		queued = q.pushLive(m)
+		queued = q.push(m)
 	}
 	if q.closeCode == CloseSlowConsumer {
 		return false, true
@@ -107,6 +117,15 @@ func (q *queue) wakeUp() {
 	q.mu.Lock()
 	q.dirty = false
 	q.mu.Unlock()
+}
+
+// push queues m, or holds it in its window when its channel is paced. It
+// reports whether the writer must look. q.mu is held.
+func (q *queue) push(m *hub.Message) bool {
+	if every := q.paceOf(m.Event.Channel); every > 0 {
+		return q.pushPaced(m, every)
+	}
+	return q.pushLive(m)
 }
 
 // pushLive queues m under the overflow policy; it reports whether anything
@@ -186,6 +205,7 @@ func (q *queue) overflow() {
 	q.jobs = nil
 	q.events, q.bytes = 0, 0
 	clear(q.conflate)
+	q.clearWindows()
 	q.closeCode, q.closeText = CloseSlowConsumer, "slow consumer: resume with since"
 }
 
@@ -256,7 +276,7 @@ func (q *queue) unhold(chs []event.Channel) {
 			bytes += len(m.Wire)
 			continue
 		}
-		q.pushLive(m)
+		q.push(m)
 		if q.closeCode != 0 {
 			return // overflow (4008) emptied the queue and held
 		}
@@ -432,16 +452,21 @@ func (q *queue) newer(msgs []*hub.Message) []*hub.Message {
 	return out
 }
 
-// take hands the writer everything queued, and the close code if one was
-// asked for. The writer gives the slice back with recycle.
-func (q *queue) take() ([]item, CloseCode, string) {
+// take hands the writer everything queued (with the paced windows due by
+// now), and the close code if one was asked for; due is how long until the
+// next window is due (0: none waits). The writer gives the slice back with
+// recycle.
+func (q *queue) take(now time.Time) (items []item, code CloseCode, text string, due time.Duration) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	items := q.items
+	if q.closeCode == 0 {
+		due = q.flushWindows(now)
+	}
+	items = q.items
 	q.items, q.spare = q.spare[:0], nil
 	q.events, q.bytes = 0, 0
 	clear(q.conflate)
-	return items, q.closeCode, q.closeText
+	return items, q.closeCode, q.closeText, due
 }
 
 // recycle returns a slice from take for reuse, dropping its references.

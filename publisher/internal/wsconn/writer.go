@@ -20,11 +20,11 @@ func (c *Conn) writeLoop() {
 	var buf []byte
 	for {
 		wait := c.fill()
-		items, code, text := c.q.take()
+		items, code, text, due := c.q.take(time.Now())
 		if len(items) == 0 && code == 0 {
 			switch {
-			case wait > 0: // a recovery waits for the user's read budget
-				c.w.wait(wait)
+			case wait > 0 || due > 0: // the user's read budget, or a paced window
+				c.w.wait(minPositive(wait, due))
 				continue
 			case c.q.pending():
 				continue
@@ -64,6 +64,10 @@ func (c *Conn) writeItems(items []item, buf []byte) ([]byte, error) {
 		if items[i].msg == nil {
 			if err := c.write(items[i].frame); err != nil {
 				return buf, err
+			}
+			if items[i].paced {
+				c.d.Metrics.Delivered.Add(float64(items[i].events))
+				c.stats.delivered.Add(int64(items[i].events))
 			}
 			i++
 			continue
@@ -135,4 +139,12 @@ func (c *Conn) finish(code CloseCode, text string) {
 func (c *Conn) writeFailed(err error) {
 	c.log.Debug("connection write failed", "err", err)
 	_ = c.ws.Close()
+}
+
+// minPositive is the smaller of a and b that is above 0.
+func minPositive(a, b time.Duration) time.Duration {
+	if a <= 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
 }
