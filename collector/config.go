@@ -12,6 +12,7 @@ import (
 	"github.com/tickwire/tickwire/collector/internal/source"
 	"github.com/tickwire/tickwire/shared/config"
 	"github.com/tickwire/tickwire/shared/event"
+	"github.com/tickwire/tickwire/shared/streams"
 )
 
 // Sources the collector knows, as COLLECTOR_SOURCE names them.
@@ -36,9 +37,12 @@ type Config struct {
 	FeedLen       int64         `envconfig:"COLLECTOR_FEED_LEN" default:"100000"`      // approximate MAXLEN of each feed
 	HistoryLen    int64         `envconfig:"COLLECTOR_HISTORY_LEN" default:"1000"`     // approximate MAXLEN of each history
 	Retention     time.Duration `envconfig:"COLLECTOR_RETENTION" default:"10m"`        // history age limit; 0 keeps all
-	LeaseTTL      time.Duration `envconfig:"COLLECTOR_LEASE_TTL" default:"10s"`        // lease of the active collector; 0: no lease, always active
-	ID            string        `envconfig:"COLLECTOR_ID"`                             // holder id of the lease; "": host name and pid
-	MaxSymbols    int           `envconfig:"COLLECTOR_MAX_SYMBOLS" default:"50000"`    // distinct symbols known at once; events of more are refused
+	// Bars feed charts: a trading day of 1-second bars is about 23400.
+	HistoryLenBar int64         `envconfig:"COLLECTOR_HISTORY_LEN_BAR" default:"30000" desc:"approximate MAXLEN of each bar: history (a trading day of 1-second bars)"`
+	RetentionBar  time.Duration `envconfig:"COLLECTOR_RETENTION_BAR" default:"24h" desc:"bar: history age limit; 0 keeps all"`
+	LeaseTTL      time.Duration `envconfig:"COLLECTOR_LEASE_TTL" default:"10s"`     // lease of the active collector; 0: no lease, always active
+	ID            string        `envconfig:"COLLECTOR_ID"`                          // holder id of the lease; "": host name and pid
+	MaxSymbols    int           `envconfig:"COLLECTOR_MAX_SYMBOLS" default:"50000"` // distinct symbols known at once; events of more are refused
 
 	ReplayFile   string  `envconfig:"COLLECTOR_REPLAY_FILE"`                   // CSV or JSONL file of the replay source
 	ReplaySpeed  float64 `envconfig:"COLLECTOR_REPLAY_SPEED" default:"1"`      // 1 real time, N times faster, 0 as fast as Redis takes it
@@ -115,6 +119,12 @@ func (c Config) Validate() error {
 	if c.Retention < 0 {
 		return fmt.Errorf("COLLECTOR_RETENTION %v: want 0 (keep all) or more", c.Retention)
 	}
+	if c.HistoryLenBar < 1 {
+		return fmt.Errorf("COLLECTOR_HISTORY_LEN_BAR %d: want at least 1", c.HistoryLenBar)
+	}
+	if c.RetentionBar < 0 {
+		return fmt.Errorf("COLLECTOR_RETENTION_BAR %v: want 0 (keep all) or more", c.RetentionBar)
+	}
 	if c.MaxSymbols < 1 {
 		return fmt.Errorf("COLLECTOR_MAX_SYMBOLS %d: want at least 1", c.MaxSymbols)
 	}
@@ -182,4 +192,25 @@ func (c Config) deriveConfig() derive.Config {
 func (c Config) Redacted() Config {
 	c.Common = c.Common.Redacted()
 	return c
+}
+
+// writerConfig sizes the streams: the feed, and history per kind (bars
+// kept long enough to draw a trading day).
+func (c Config) writerConfig() streams.WriterConfig {
+	return streams.WriterConfig{
+		FeedLen: c.FeedLen, HistoryLen: c.HistoryLen, Retention: c.Retention,
+		ByKind: map[event.Kind]streams.HistoryLimits{event.KindBar: {Len: c.HistoryLenBar, Retention: c.RetentionBar}},
+	}
+}
+
+// shortestRetention is the shortest history retention of any kind (0:
+// history is kept forever), which paces the channel-set janitor.
+func (c Config) shortestRetention() time.Duration {
+	var d time.Duration
+	for _, r := range []time.Duration{c.Retention, c.RetentionBar} {
+		if r > 0 && (d == 0 || r < d) {
+			d = r
+		}
+	}
+	return d
 }

@@ -65,12 +65,29 @@ type WriterConfig struct {
 	// Retention trims history older than this, and lets a history key
 	// expire when its channel was quiet this long; 0 keeps all.
 	Retention time.Duration
+	// ByKind replaces HistoryLen and Retention for the channels of a kind
+	// (a chart wants a day of bars, not ten minutes).
+	ByKind map[event.Kind]HistoryLimits
 	// Lease and Holder fence the writes: a chunk is written only while
 	// the string at Lease equals Holder (compared in the script). An empty
 	// Holder writes without a fence (a single collector). The lease key
 	// lies outside the shards' hash slots, so the fence needs a Redis that
 	// is not a Cluster; NewWriter drops it on a ClusterClient.
 	Lease, Holder string
+}
+
+// HistoryLimits bound the history of the channels of one kind.
+type HistoryLimits struct {
+	Len       int64         // approximate MAXLEN
+	Retention time.Duration // age limit and expiry of a quiet channel; 0 keeps all
+}
+
+// limits returns the history limits of kind k.
+func (c WriterConfig) limits(k event.Kind) HistoryLimits {
+	if l, ok := c.ByKind[k]; ok {
+		return l
+	}
+	return HistoryLimits{Len: c.HistoryLen, Retention: c.Retention}
 }
 
 // Pending is an event on its way to Redis, with the writer's sequence
@@ -156,10 +173,7 @@ func (w *Writer) Write(ctx context.Context, events []Pending) (res Result, err e
 		}
 	}
 	shards := w.split(events)
-	minID := "0"
-	if w.cfg.Retention > 0 {
-		minID = strconv.FormatInt(w.now().Add(-w.cfg.Retention).UnixMilli(), 10)
-	}
+	lim := w.kindArgs()
 	failed := make([]bool, len(shards))
 	// Round r sends chunk r of every shard that has not failed, in one
 	// pipeline: a shard's chunks go in order, and none after one fails.
@@ -173,7 +187,7 @@ func (w *Writer) Write(ctx context.Context, events []Pending) (res Result, err e
 		if len(idx) == 0 {
 			break
 		}
-		if rerr := w.round(ctx, shards, idx, round, minID, failed, &res); rerr != nil && err == nil {
+		if rerr := w.round(ctx, shards, idx, round, lim, failed, &res); rerr != nil && err == nil {
 			err = rerr
 		}
 	}
@@ -193,13 +207,13 @@ func (w *Writer) Write(ctx context.Context, events []Pending) (res Result, err e
 // round sends chunk r of the shards idx, marks the written ones nil and the
 // failed shards in failed, and adds what was written to res. It returns the
 // first error.
-func (w *Writer) round(ctx context.Context, shards [][]chunk, idx []int, r int, minID string, failed []bool, res *Result) error {
+func (w *Writer) round(ctx context.Context, shards [][]chunk, idx []int, r int, lim [event.NumKinds][3]any, failed []bool, res *Result) error {
 	pipe := w.c.Pipeline()
 	cmds := make([]*redis.Cmd, len(idx))
 	argss := make([][]any, len(idx))
 	keyss := make([][]string, len(idx))
 	for j, i := range idx {
-		keyss[j], argss[j] = w.scriptArgs(shards[i][r], minID)
+		keyss[j], argss[j] = w.scriptArgs(shards[i][r], lim)
 		cmds[j] = w.script.EvalSha(ctx, pipe, keyss[j], argss[j]...)
 	}
 	_, _ = pipe.Exec(ctx) // errors are read per command below
@@ -288,18 +302,33 @@ func chunks(shard int, evs []Pending) []chunk {
 	return out
 }
 
-// scriptArgs returns the KEYS and ARGV of writeLua for c.
-func (w *Writer) scriptArgs(c chunk, minID string) ([]string, []any) {
+// kindArgs returns, per kind, the MAXLEN, MINID and TTL arguments of
+// writeLua for a history of that kind, MINID as of now.
+func (w *Writer) kindArgs() [event.NumKinds][3]any {
+	var out [event.NumKinds][3]any
+	var now time.Time
+	for k := range event.NumKinds {
+		l := w.cfg.limits(k)
+		minID, ttl := "0", "0"
+		if l.Retention > 0 {
+			if now.IsZero() {
+				now = w.now()
+			}
+			minID = strconv.FormatInt(now.Add(-l.Retention).UnixMilli(), 10)
+			ttl = strconv.FormatInt(max(l.Retention.Milliseconds(), 1), 10)
+		}
+		out[k] = [3]any{l.Len, minID, ttl}
+	}
+	return out
+}
+
+// scriptArgs returns the KEYS and ARGV of writeLua for c; lim holds the
+// history limits per kind (kindArgs).
+func (w *Writer) scriptArgs(c chunk, lim [event.NumKinds][3]any) ([]string, []any) {
 	keys := []string{w.layout.Feed(c.shard), w.layout.Channels(c.shard), w.layout.WriterMark(c.shard)}
 	index := make(map[event.Channel]int)
-	ttl := "0"
-	if w.cfg.Retention > 0 {
-		ttl = strconv.FormatInt(max(w.cfg.Retention.Milliseconds(), 1), 10)
-	}
-	// A new mark's generation: unique, as the epoch is and seq only grows.
-	gen := w.epoch + "." + strconv.FormatUint(c.events[0].Seq, 10)
-	args := make([]any, 0, 7+5*len(c.events))
-	args = append(args, w.cfg.FeedLen, w.cfg.HistoryLen, minID, w.epoch, w.cfg.Holder, ttl, gen)
+	var limits []any
+	evArgs := make([]any, 0, 5*len(c.events))
 	for i := range c.events {
 		e := &c.events[i]
 		k, ok := index[e.Channel]
@@ -307,9 +336,17 @@ func (w *Writer) scriptArgs(c chunk, minID string) ([]string, []any) {
 			keys = append(keys, w.layout.History(e.Channel))
 			k = len(keys) // Lua indexes from 1
 			index[e.Channel] = k
+			l := lim[e.Channel.Kind]
+			limits = append(limits, l[0], l[1], l[2])
 		}
-		args = append(args, k, e.Seq, e.Channel.String(), e.TS, string(e.Data))
+		evArgs = append(evArgs, k, e.Seq, e.Channel.String(), e.TS, string(e.Data))
 	}
+	// A new mark's generation: unique, as the epoch is and seq only grows.
+	gen := w.epoch + "." + strconv.FormatUint(c.events[0].Seq, 10)
+	args := make([]any, 0, 5+len(limits)+len(evArgs))
+	args = append(args, w.cfg.FeedLen, w.epoch, w.cfg.Holder, gen, len(index))
+	args = append(args, limits...)
+	args = append(args, evArgs...)
 	if w.cfg.Holder != "" {
 		keys = append(keys, w.cfg.Lease) // last: the script reads KEYS[#KEYS]
 	}
