@@ -45,6 +45,9 @@ type Config struct {
 	// DebugAddr serves net/http/pprof when set (e.g. 127.0.0.1:6060); keep
 	// it off public interfaces.
 	DebugAddr string `envconfig:"PUBLISHER_DEBUG_ADDR"`
+	// Compression negotiates permessage-deflate with clients that offer
+	// it. Off by default: see BENCHMARKS.md (CPU against bytes).
+	Compression bool `envconfig:"PUBLISHER_COMPRESSION" default:"false" desc:"negotiate permessage-deflate with clients that offer it"`
 
 	// HTTP are the HTTP server's connection limits, DefaultHTTPLimits
 	// unless a test shortens them.

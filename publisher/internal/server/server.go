@@ -125,6 +125,10 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 		// only while a frame is being written.
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     originChecker(cfg.AllowedOrigins),
+		// permessage-deflate, without context takeover (gorilla's only
+		// mode): each frame is compressed on its own, so no per-connection
+		// compression state outlives a write.
+		EnableCompression: cfg.Compression,
 	}
 	s.history = newHistoryService(client, layout, s.reads, verifier.Verify, s.upgrader.CheckOrigin, log)
 	s.registerGauges()
