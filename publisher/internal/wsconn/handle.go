@@ -87,7 +87,9 @@ func (c *Conn) admit(ident auth.Identity, id string) {
 		}
 		c.userHeld = true
 		c.authed = true
-		_ = c.ws.SetReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
+		if c.ws != nil {
+			_ = c.ws.SetReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
+		}
 		// Set once, before anything is queued: the writer and the ping
 		// timer read it. A renewal keeps the subject.
 		c.log = c.d.Log.With("user", ident.Subject)
@@ -125,6 +127,7 @@ type request struct {
 	since    map[event.Channel]event.ID
 	snapshot bool
 	throttle time.Duration // 0: not paced
+	resume   []event.ID    // an event stream's position per shard (sse.go); nil: none
 }
 
 // validate applies PROTOCOL.md's checks in order; the first that fails
@@ -134,7 +137,7 @@ func (c *Conn) validate(f clientFrame) (request, bool) {
 		c.sendError(f.ID, CodeBadRequest, `"channels" must be a non-empty array of channels`)
 		return request{}, false
 	}
-	req := request{snapshot: f.Snapshot == nil || *f.Snapshot}
+	req := request{snapshot: f.Snapshot == nil || *f.Snapshot, resume: c.resume}
 	if f.Throttle != nil && *f.Throttle != 0 {
 		d := time.Duration(*f.Throttle) * time.Millisecond
 		if *f.Throttle < minThrottle.Milliseconds() || *f.Throttle > maxThrottle.Milliseconds() {
@@ -214,7 +217,7 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 		fresh = append(fresh, ch)
 		_, hasSince := req.since[ch]
 		switch {
-		case hasSince:
+		case hasSince || req.resume != nil:
 			held = append(held, ch)
 		case req.snapshot:
 			held = append(held, ch)
@@ -276,6 +279,10 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 // would jump over the ones between since (or the last one sent) and it.
 func (c *Conn) plan(ctx context.Context, req request, fresh, snap []event.Channel) (r *recovery, first page, msgs []*hub.Message, recovered map[string]bool, err error) {
 	r = &recovery{sub: c.ident.Subject}
+	if req.resume != nil {
+		recovered, err = c.planResume(ctx, req, r)
+		return r, page{}, nil, recovered, err
+	}
 	since := make(map[event.Channel]event.ID)
 	for _, ch := range fresh {
 		if id, ok := req.since[ch]; ok {

@@ -142,7 +142,8 @@ func (q *queue) flushWindows(now time.Time) time.Duration {
 			b = append(b, m.Wire...)
 		}
 		b = append(b, framesTail...)
-		q.items = append(q.items, item{frame: b, events: len(w.msgs), paced: true})
+		batch := append([]*hub.Message(nil), w.msgs...)
+		q.items = append(q.items, item{frame: b, events: len(w.msgs), paced: true, batch: batch})
 		q.events += len(w.msgs)
 		q.bytes += w.bytes
 		q.pacedEvents -= len(w.msgs)

@@ -16,7 +16,8 @@ type item struct {
 	msg    *hub.Message
 	frame  []byte
 	events int
-	paced  bool // frame is a window of paced live events (pace.go)
+	paced  bool           // frame is a window of paced live events (pace.go)
+	batch  []*hub.Message // the events of a paced frame
 }
 
 // queue is a connection's bounded outbound queue, filled by the hub (from
@@ -69,6 +70,12 @@ type queue struct {
 	windows     map[time.Duration]*window
 	pacedEvents int
 	pacedBytes  int
+
+	// An event stream resumed at a position (sse.go): per shard, live
+	// events not above it were sent before. Set once, before anything is
+	// delivered.
+	floor   []event.ID
+	shardOf func(symbol string) int
 }
 
 func newQueue(maxItems, maxBytes int) *queue {
@@ -122,6 +129,9 @@ func (q *queue) wakeUp() {
 // push queues m, or holds it in its window when its channel is paced. It
 // reports whether the writer must look. q.mu is held.
 func (q *queue) push(m *hub.Message) bool {
+	if q.floor != nil && !q.floor[q.shardOf(m.Event.Channel.Symbol)].Less(m.Event.ID) {
+		return false
+	}
 	if every := q.paceOf(m.Event.Channel); every > 0 {
 		return q.pushPaced(m, every)
 	}
@@ -416,6 +426,28 @@ func (q *queue) replayPage(p page, msgs []*hub.Message, next event.ID, done bool
 		r.replay = r.replay[1:]
 	} else {
 		r.replay[0].after = next
+	}
+}
+
+// feedPage queues the events of msgs, the page p of a shard's feed, that
+// the recovery wants, and moves its cursor to next, or past the shard
+// when done.
+func (q *queue) feedPage(p page, msgs []*hub.Message, next event.ID, done bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	r := p.r
+	if q.closeCode != 0 || len(q.jobs) == 0 || q.jobs[0] != r || len(r.feeds) == 0 || r.feeds[0] != *p.feed {
+		return
+	}
+	for _, m := range msgs {
+		if r.match(m.Event.Channel) {
+			q.pushHistory(m)
+		}
+	}
+	if done {
+		r.feeds = r.feeds[1:]
+	} else {
+		r.feeds[0].after = next
 	}
 }
 

@@ -3,8 +3,6 @@ package wsconn
 import (
 	"errors"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // idleLinger is how long a writer with nothing to write waits for more
@@ -62,6 +60,9 @@ func (c *Conn) writeItems(items []item, buf []byte) ([]byte, error) {
 			return buf, errAborted
 		}
 		if items[i].msg == nil {
+			if c.pos != nil {
+				c.pos.seen(items[i].batch)
+			}
 			if err := c.write(items[i].frame); err != nil {
 				return buf, err
 			}
@@ -81,6 +82,9 @@ func (c *Conn) writeItems(items []item, buf []byte) ([]byte, error) {
 			}
 			buf = append(buf, items[i].msg.Wire...)
 			newest = max(newest, items[i].msg.Event.TS)
+			if c.pos != nil {
+				c.pos.seen1(items[i].msg)
+			}
 			n++
 		}
 		buf = append(buf, framesTail...)
@@ -98,8 +102,7 @@ func (c *Conn) writeItems(items []item, buf []byte) ([]byte, error) {
 }
 
 func (c *Conn) write(b []byte) error {
-	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-	err := c.ws.WriteMessage(websocket.TextMessage, b)
+	err := c.out.writeFrame(b)
 	c.stats.writes.Add(1)
 	return err
 }
@@ -121,8 +124,7 @@ func (c *Conn) finish(code CloseCode, text string) {
 		wait = closeGrace
 		c.log.Info("closing slow consumer")
 	}
-	msg := websocket.FormatCloseMessage(int(code), text)
-	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wait)); err != nil {
+	if err := c.out.closeFrame(code, text, time.Now().Add(wait)); err != nil {
 		c.writeFailed(err)
 		return
 	}
@@ -132,13 +134,13 @@ func (c *Conn) finish(code CloseCode, text string) {
 	case <-c.readerDone:
 	case <-t.C:
 	}
-	_ = c.ws.Close() // unblocks the reader if the client never answered
+	c.out.close() // unblocks the reader if the client never answered
 }
 
 // writeFailed ends a connection whose client cannot be written to.
 func (c *Conn) writeFailed(err error) {
 	c.log.Debug("connection write failed", "err", err)
-	_ = c.ws.Close()
+	c.out.close()
 }
 
 // minPositive is the smaller of a and b that is above 0.
