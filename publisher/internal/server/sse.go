@@ -50,7 +50,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	w.WriteHeader(http.StatusOK) // sent with the first line, once subscribed
+	w.WriteHeader(http.StatusOK)     // sent with the first line, once subscribed
 	c := wsconn.NewStream(s.deps, w, r.RemoteAddr, ident)
 	c.ServeStream(s.shutdown, r.Context().Done(), req)
 }
