@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tickwire/tickwire/shared/event"
+	"github.com/tickwire/tickwire/shared/poll"
 )
 
 // sseMsg is one message of an event stream.
@@ -316,4 +317,40 @@ func TestSSERefusals(t *testing.T) {
 	if st != http.StatusTooManyRequests || b.Code != "rate_limited" {
 		t.Errorf("over the user's limit: HTTP %d %s, want 429", st, body)
 	}
+}
+
+// TestSSEPacedWithQueryToken: a stream with access_token and throttle_ms
+// gets every trade, in fewer messages than writes; when it ends, the
+// user's connection is counted out (a new stream is allowed again).
+func TestSSEPacedWithQueryToken(t *testing.T) {
+	e := newEnv(t, 1)
+	r := e.startReplica("pub-1", func(c *Config) { c.MaxConnsPerUser = 1 })
+	tok := token(t, "alice", time.Hour)
+	s, st, body := openSSE(t, r, "channels=trade:AAPL&snapshot=false&throttle_ms=200&access_token="+tok, "", "")
+	if s == nil {
+		t.Fatalf("HTTP %d %s", st, body)
+	}
+	const writes = 20
+	for i := 0; i < writes; i++ {
+		e.write("trade:AAPL", float64(i+1))
+	}
+	tp := newTape(t)
+	msgs := 0
+	for len(tp.ids["trade:AAPL"]) < writes {
+		m := s.next(false)
+		tp.add(m.frame(t).Events)
+		msgs++
+	}
+	if msgs >= writes {
+		t.Errorf("%d messages for %d writes: not paced", msgs, writes)
+	}
+	s.resp.Body.Close()
+	poll.Until(t, 10*time.Second, func() error {
+		s2, st, body := openSSE(t, r, "channels=trade:AAPL&snapshot=false", tok, "")
+		if s2 == nil {
+			return fmt.Errorf("HTTP %d %s", st, body)
+		}
+		s2.resp.Body.Close()
+		return nil
+	})
 }
