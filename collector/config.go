@@ -12,6 +12,7 @@ import (
 	"github.com/tickwire/tickwire/collector/internal/source"
 	"github.com/tickwire/tickwire/shared/config"
 	"github.com/tickwire/tickwire/shared/event"
+	"github.com/tickwire/tickwire/shared/streams"
 )
 
 // Sources the collector knows, as COLLECTOR_SOURCE names them.
@@ -36,6 +37,9 @@ type Config struct {
 	FeedLen       int64         `envconfig:"COLLECTOR_FEED_LEN" default:"100000" desc:"approximate length of each feed stream"`
 	HistoryLen    int64         `envconfig:"COLLECTOR_HISTORY_LEN" default:"1000" desc:"approximate length of each channel's history"`
 	Retention     time.Duration `envconfig:"COLLECTOR_RETENTION" default:"10m" desc:"history age limit; 0 keeps all"`
+	// Bars feed charts: a trading day of 1-second bars is about 23400.
+	HistoryLenBar int64         `envconfig:"COLLECTOR_HISTORY_LEN_BAR" default:"30000" desc:"approximate length of each bar: history (a trading day of 1-second bars)"`
+	RetentionBar  time.Duration `envconfig:"COLLECTOR_RETENTION_BAR" default:"24h" desc:"bar: history age limit; 0 keeps all"`
 	LeaseTTL      time.Duration `envconfig:"COLLECTOR_LEASE_TTL" default:"10s" desc:"lease of the active collector (<prefix>:collector:leader), renewed every third of it; 0: no lease, always active"`
 	MinReplicas   int           `envconfig:"COLLECTOR_MIN_REPLICAS" default:"0" desc:"replicas WAIT must confirm before a batch counts as written; until then it stays buffered and is retried"`
 	ID            string        `envconfig:"COLLECTOR_ID" desc:"this collector's id as lease holder (empty: host name-pid)"`
@@ -116,6 +120,12 @@ func (c Config) Validate() error {
 	if c.Retention < 0 {
 		return fmt.Errorf("COLLECTOR_RETENTION %v: want 0 (keep all) or more", c.Retention)
 	}
+	if c.HistoryLenBar < 1 {
+		return fmt.Errorf("COLLECTOR_HISTORY_LEN_BAR %d: want at least 1", c.HistoryLenBar)
+	}
+	if c.RetentionBar < 0 {
+		return fmt.Errorf("COLLECTOR_RETENTION_BAR %v: want 0 (keep all) or more", c.RetentionBar)
+	}
 	if c.MaxSymbols < 1 {
 		return fmt.Errorf("COLLECTOR_MAX_SYMBOLS %d: want at least 1", c.MaxSymbols)
 	}
@@ -186,4 +196,25 @@ func (c Config) deriveConfig() derive.Config {
 func (c Config) Redacted() Config {
 	c.Common = c.Common.Redacted()
 	return c
+}
+
+// writerConfig sizes the streams: the feed, and history per kind (bars
+// kept long enough to draw a trading day).
+func (c Config) writerConfig() streams.WriterConfig {
+	return streams.WriterConfig{
+		FeedLen: c.FeedLen, HistoryLen: c.HistoryLen, Retention: c.Retention, MinReplicas: c.MinReplicas,
+		ByKind: map[event.Kind]streams.HistoryLimits{event.KindBar: {Len: c.HistoryLenBar, Retention: c.RetentionBar}},
+	}
+}
+
+// shortestRetention is the shortest history retention of any kind (0:
+// history is kept forever), which paces the channel-set janitor.
+func (c Config) shortestRetention() time.Duration {
+	var d time.Duration
+	for _, r := range []time.Duration{c.Retention, c.RetentionBar} {
+		if r > 0 && (d == 0 || r < d) {
+			d = r
+		}
+	}
+	return d
 }

@@ -6,8 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tickwire/tickwire/shared/config"
+	"github.com/tickwire/tickwire/shared/event"
 )
 
 // loadConfig reads the configuration as run does, with env set.
@@ -39,6 +41,29 @@ func TestConfigDefaults(t *testing.T) {
 	if !cfg.Bars || !cfg.Signals || cfg.SignalWarmup != 50 || cfg.SignalCooldown.String() != "2m0s" ||
 		cfg.SurgePct != 0.5 || cfg.SurgeWindow.String() != "10s" || cfg.SurgeVolumeX != 4 || cfg.SurgeBaseline.String() != "2m0s" {
 		t.Errorf("unexpected derive defaults: %+v", cfg)
+	}
+}
+
+// TestConfigHistoryPerKind: bars keep a trading day by default, the other
+// kinds the common limits; the janitor runs at the shortest retention.
+func TestConfigHistoryPerKind(t *testing.T) {
+	cfg := loadConfig(t, nil)
+	if cfg.HistoryLenBar != 30000 || cfg.RetentionBar != 24*time.Hour {
+		t.Errorf("bar defaults %d, %v; want 30000, 24h", cfg.HistoryLenBar, cfg.RetentionBar)
+	}
+	w := cfg.writerConfig()
+	if l := w.ByKind[event.KindBar]; l.Len != 30000 || l.Retention != 24*time.Hour {
+		t.Errorf("bar limits %+v", l)
+	}
+	if _, ok := w.ByKind[event.KindTrade]; ok || w.HistoryLen != 1000 || w.Retention != 10*time.Minute {
+		t.Errorf("trade limits changed: %+v", w)
+	}
+	if d := cfg.shortestRetention(); d != 10*time.Minute {
+		t.Errorf("shortest retention %v, want 10m", d)
+	}
+	cfg.Retention = 0
+	if d := cfg.shortestRetention(); d != 24*time.Hour {
+		t.Errorf("shortest retention with trades kept forever %v, want 24h", d)
 	}
 }
 
@@ -78,6 +103,9 @@ func TestConfigValidate(t *testing.T) {
 		{"zero batch", map[string]string{"COLLECTOR_MAX_BATCH": "0"}, "COLLECTOR_MAX_BATCH"},
 		{"small buffer", map[string]string{"COLLECTOR_BUFFER": "10"}, "COLLECTOR_BUFFER"},
 		{"zero feed", map[string]string{"COLLECTOR_FEED_LEN": "0"}, "COLLECTOR_FEED_LEN"},
+		{"zero bar history", map[string]string{"COLLECTOR_HISTORY_LEN_BAR": "0"}, "COLLECTOR_HISTORY_LEN_BAR"},
+		{"negative bar retention", map[string]string{"COLLECTOR_RETENTION_BAR": "-1h"}, "COLLECTOR_RETENTION_BAR"},
+		{"bars kept forever", map[string]string{"COLLECTOR_RETENTION_BAR": "0"}, ""},
 		{"zero history", map[string]string{"COLLECTOR_HISTORY_LEN": "0"}, "COLLECTOR_HISTORY_LEN"},
 		{"negative retention", map[string]string{"COLLECTOR_RETENTION": "-1m"}, "COLLECTOR_RETENTION"},
 		{"empty addr", map[string]string{"COLLECTOR_ADDR": ""}, "COLLECTOR_ADDR"},

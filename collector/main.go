@@ -126,10 +126,10 @@ func runConfig(ctx context.Context, log *slog.Logger, cfg Config) error {
 		defer stopJanitor()
 		return pipe.Run(gctx)
 	})
-	if cfg.Retention > 0 {
+	if r := cfg.shortestRetention(); r > 0 {
 		// History keys expire after the retention; the janitor takes their
 		// channels out of the channel sets.
-		jan := streams.NewJanitor(client, layout, janitorPeriod(cfg.Retention), log)
+		jan := streams.NewJanitor(client, layout, janitorPeriod(r), log)
 		g.Go(func() error { return jan.Run(janitorCtx) })
 	}
 	g.Go(func() error {
@@ -186,7 +186,7 @@ type parts struct {
 // start: the writer, the lease keeper in front of it, the batcher, derive,
 // and the source.
 func buildParts(cfg Config, client redis.UniversalClient, layout streams.Layout, log *slog.Logger, reg *prometheus.Registry) (parts, error) {
-	wcfg := streams.WriterConfig{FeedLen: cfg.FeedLen, HistoryLen: cfg.HistoryLen, Retention: cfg.Retention, MinReplicas: cfg.MinReplicas}
+	wcfg := cfg.writerConfig()
 	if cfg.LeaseTTL > 0 { // the script refuses writes unless we hold the lease
 		wcfg.Lease, wcfg.Holder = layout.Leader(), cfg.holderID()
 	}

@@ -65,6 +65,9 @@ type WriterConfig struct {
 	// Retention trims history older than this, and lets a history key
 	// expire when its channel was quiet this long; 0 keeps all.
 	Retention time.Duration
+	// ByKind replaces HistoryLen and Retention for the channels of a kind
+	// (a chart wants a day of bars, not ten minutes).
+	ByKind map[event.Kind]HistoryLimits
 	// Lease and Holder fence the writes: a chunk is written only while
 	// the string at Lease equals Holder (compared in the script). An empty
 	// Holder writes without a fence (a single collector). The lease key
@@ -77,6 +80,20 @@ type WriterConfig struct {
 	MinReplicas int
 	// ReplicaWait bounds each WAIT; 0 is DefaultReplicaWait.
 	ReplicaWait time.Duration
+}
+
+// HistoryLimits bound the history of the channels of one kind.
+type HistoryLimits struct {
+	Len       int64         // approximate MAXLEN
+	Retention time.Duration // age limit and expiry of a quiet channel; 0 keeps all
+}
+
+// limits returns the history limits of kind k.
+func (c WriterConfig) limits(k event.Kind) HistoryLimits {
+	if l, ok := c.ByKind[k]; ok {
+		return l
+	}
+	return HistoryLimits{Len: c.HistoryLen, Retention: c.Retention}
 }
 
 // Pending is an event on its way to Redis, with the writer's sequence
@@ -153,18 +170,18 @@ func NewWriter(c redis.UniversalClient, layout Layout, cfg WriterConfig) *Writer
 }
 
 // maintainEvery is the least time between two maintenances of one history
-// key: a tenth of the retention, at most maxMaintainEvery.
-func (w *Writer) maintainEvery() time.Duration {
-	return min(w.cfg.Retention/10, maxMaintainEvery)
+// key: a tenth of its retention, at most maxMaintainEvery.
+func maintainEvery(retention time.Duration) time.Duration {
+	return min(retention/10, maxMaintainEvery)
 }
 
 // maintainDue reports whether history key is due its maintenance at now,
 // and if so records it as done.
-func (w *Writer) maintainDue(key string, now time.Time) bool {
-	if w.cfg.Retention <= 0 {
+func (w *Writer) maintainDue(key string, now time.Time, retention time.Duration) bool {
+	if retention <= 0 {
 		return false // nothing to trim by age, no expiry
 	}
-	if last, ok := w.maintained[key]; ok && now.Sub(last) < w.maintainEvery() && !now.Before(last) {
+	if last, ok := w.maintained[key]; ok && now.Sub(last) < maintainEvery(retention) && !now.Before(last) {
 		return false
 	}
 	if len(w.maintained) >= maxMaintained {
@@ -199,12 +216,8 @@ func (w *Writer) Write(ctx context.Context, events []Pending) (res Result, err e
 		}
 	}
 	shards := w.split(events)
-	minID := "0"
-	var now time.Time
-	if w.cfg.Retention > 0 {
-		now = w.now()
-		minID = strconv.FormatInt(now.Add(-w.cfg.Retention).UnixMilli(), 10)
-	}
+	now := w.now()
+	lim := w.kindArgs(now)
 	failed := make([]bool, len(shards))
 	// Round r sends chunk r of every shard that has not failed, in one
 	// pipeline: a shard's chunks go in order, and none after one fails.
@@ -218,7 +231,7 @@ func (w *Writer) Write(ctx context.Context, events []Pending) (res Result, err e
 		if len(idx) == 0 {
 			break
 		}
-		if rerr := w.round(ctx, shards, idx, round, minID, now, failed, &res); rerr != nil && err == nil {
+		if rerr := w.round(ctx, shards, idx, round, lim, now, failed, &res); rerr != nil && err == nil {
 			err = rerr
 		}
 	}
@@ -238,7 +251,7 @@ func (w *Writer) Write(ctx context.Context, events []Pending) (res Result, err e
 // round sends chunk r of the shards idx, marks the written ones nil and the
 // failed shards in failed, and adds what was written to res. It returns the
 // first error.
-func (w *Writer) round(ctx context.Context, shards [][]chunk, idx []int, r int, minID string, now time.Time,
+func (w *Writer) round(ctx context.Context, shards [][]chunk, idx []int, r int, lim [event.NumKinds][3]any, now time.Time,
 	failed []bool, res *Result) error {
 	var first error
 	fail := func(i int, err error) {
@@ -258,7 +271,7 @@ func (w *Writer) round(ctx context.Context, shards [][]chunk, idx []int, r int, 
 		keyss := make([][]string, len(g.idx))
 		argss := make([][]any, len(g.idx))
 		for j, i := range g.idx {
-			keyss[j], argss[j] = w.scriptArgs(shards[i][r], minID, now)
+			keyss[j], argss[j] = w.scriptArgs(shards[i][r], lim, now)
 		}
 		replies, errs := w.send(ctx, g.c, keyss, argss)
 		for j, i := range g.idx {
@@ -390,20 +403,30 @@ func chunks(shard int, evs []Pending) []chunk {
 	return out
 }
 
-// scriptArgs returns the KEYS and ARGV of writeLua for c; now decides which
-// histories are due their maintenance.
-func (w *Writer) scriptArgs(c chunk, minID string, now time.Time) ([]string, []any) {
+// kindArgs returns, per kind, the MAXLEN, MINID and TTL arguments of
+// writeLua for a history of that kind, MINID as of now.
+func (w *Writer) kindArgs(now time.Time) [event.NumKinds][3]any {
+	var out [event.NumKinds][3]any
+	for k := range event.NumKinds {
+		l := w.cfg.limits(k)
+		minID, ttl := "0", "0"
+		if l.Retention > 0 {
+			minID = strconv.FormatInt(now.Add(-l.Retention).UnixMilli(), 10)
+			ttl = strconv.FormatInt(max(l.Retention.Milliseconds(), 1), 10)
+		}
+		out[k] = [3]any{l.Len, minID, ttl}
+	}
+	return out
+}
+
+// scriptArgs returns the KEYS and ARGV of writeLua for c; lim holds the
+// history limits per kind (kindArgs), and now decides which histories are
+// due their trim by age and expiry (a history not due gets "0" for both).
+func (w *Writer) scriptArgs(c chunk, lim [event.NumKinds][3]any, now time.Time) ([]string, []any) {
 	keys := []string{w.layout.Feed(c.shard), w.layout.Channels(c.shard), w.layout.WriterMark(c.shard)}
 	index := make(map[event.Channel]int)
-	ttl := "0"
-	if w.cfg.Retention > 0 {
-		ttl = strconv.FormatInt(max(w.cfg.Retention.Milliseconds(), 1), 10)
-	}
-	// A new mark's generation: unique, as the epoch is and seq only grows.
-	gen := w.epoch + "." + strconv.FormatUint(c.events[0].Seq, 10)
-	args := make([]any, 0, 8+5*len(c.events))
-	args = append(args, w.cfg.FeedLen, w.cfg.HistoryLen, minID, w.epoch, w.cfg.Holder, ttl, gen, "")
-	mask := []byte("000") // feed, channel set, mark
+	var limits []any
+	evArgs := make([]any, 0, 5*len(c.events))
 	for i := range c.events {
 		e := &c.events[i]
 		k, ok := index[e.Channel]
@@ -412,15 +435,20 @@ func (w *Writer) scriptArgs(c chunk, minID string, now time.Time) ([]string, []a
 			keys = append(keys, key)
 			k = len(keys) // Lua indexes from 1
 			index[e.Channel] = k
-			due := byte('0')
-			if w.maintainDue(key, now) {
-				due = '1'
+			l := lim[e.Channel.Kind]
+			if !w.maintainDue(key, now, w.cfg.limits(e.Channel.Kind).Retention) {
+				l[1], l[2] = "0", "0" // MAXLEN always; age and expiry when due
 			}
-			mask = append(mask, due)
+			limits = append(limits, l[0], l[1], l[2])
 		}
-		args = append(args, k, e.Seq, e.Channel.String(), e.TS, string(e.Data))
+		evArgs = append(evArgs, k, e.Seq, e.Channel.String(), e.TS, string(e.Data))
 	}
-	args[7] = string(mask)
+	// A new mark's generation: unique, as the epoch is and seq only grows.
+	gen := w.epoch + "." + strconv.FormatUint(c.events[0].Seq, 10)
+	args := make([]any, 0, 5+len(limits)+len(evArgs))
+	args = append(args, w.cfg.FeedLen, w.epoch, w.cfg.Holder, gen, len(index))
+	args = append(args, limits...)
+	args = append(args, evArgs...)
 	if w.cfg.Holder != "" {
 		keys = append(keys, w.cfg.Lease) // last: the script reads KEYS[#KEYS]
 	}

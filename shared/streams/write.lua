@@ -1,21 +1,24 @@
 -- write.lua: append a chunk of one shard's events to the shard's feed and,
--- under the same ids, to each channel's history; trim history by age, let
+-- under the same ids, to each channel's history; trim history by count and
+-- age (limits per history key: they depend on the channel's kind), let
 -- quiet histories expire, and record the channels. See write.go.
 --
--- KEYS: feed, channel set, writer mark, history keys of the chunk, then the
---   collector lease when the write is fenced (ARGV[5] not empty).
--- ARGV: feed MAXLEN, history MAXLEN, history MINID ("0": none), epoch,
---   lease holder ("": no fence), history TTL in ms ("0": none), generation
---   for a new mark, maintenance mask (byte k is "1" when history KEYS[k] is
---   due its XTRIM MINID and PEXPIRE); then per event: index into KEYS of its
---   history, seq, ch, ts, data.
+-- KEYS: feed, channel set, writer mark, the h history keys of the chunk,
+--   then the collector lease when the write is fenced (ARGV[3] not empty).
+-- ARGV: feed MAXLEN, epoch, lease holder ("": no fence), generation for a
+--   new mark, h; then per history key (in KEYS order): its MAXLEN, MINID
+--   ("0": none) and TTL in ms ("0": none), both "0" when that history is
+--   not due its maintenance (write.go paces it); then per event: index into KEYS
+--   of its history, seq, ch, ts, data.
 -- Returns {n, last id, skipped} with n the events written, or {-1} when the
 -- caller does not hold the lease. skipped lists channel, error pairs of
 -- histories that refused their XADD (a key of another type).
 local feed, chans, mark = KEYS[1], KEYS[2], KEYS[3]
-local feedLen, histLen, minID, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local holder, ttl, gen, mask = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local first = 9
+local feedLen, epoch, holder, gen = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local h = tonumber(ARGV[5])
+local first = 6 + 3 * h
+-- limit returns the j-th limit (0: MAXLEN, 1: MINID, 2: TTL) of KEYS[k].
+local function limit(k, j) return ARGV[6 + 3 * (k - 4) + j] end
 
 -- Fence: a collector that lost its lease writes nothing.
 if holder ~= '' and redis.call('GET', KEYS[#KEYS]) ~= holder then
@@ -59,7 +62,7 @@ for i = first, #ARGV, 5 do
   if tonumber(seq) > done then
     last = redis.call('XADD', feed, 'MAXLEN', '~', feedLen, '*', 'ch', ch, 'ts', ts, 'data', data)
     if not bad[k] then
-      local r = redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', histLen, last, 'ch', ch, 'ts', ts, 'data', data)
+      local r = redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', limit(k, 0), last, 'ch', ch, 'ts', ts, 'data', data)
       if type(r) == 'table' and r.err then
         -- Another type: skip the key for the rest of the chunk. Another
         -- error (an id at or below the history's top, written by hand)
@@ -78,7 +81,8 @@ for i = first, #ARGV, 5 do
 end
 redis.call('SET', mark, gen .. '/' .. epoch .. ':' .. lastSeq)
 for k in pairs(touched) do
-  if not bad[k] and string.byte(mask, k) == 49 then -- '1'
+  if not bad[k] then
+    local minID, ttl = limit(k, 1), limit(k, 2)
     if minID ~= '0' then redis.pcall('XTRIM', KEYS[k], 'MINID', '~', minID) end
     if ttl ~= '0' then redis.pcall('PEXPIRE', KEYS[k], ttl) end
   end

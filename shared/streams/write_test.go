@@ -567,3 +567,41 @@ func TestWriteRetryIsIdempotent(t *testing.T) {
 		t.Fatalf("history holds %d entries, want 3", n)
 	}
 }
+
+// TestWriteLimitsPerKind: bars keep their own length and age (a day for a
+// chart) while trades keep the default ones, in one chunk of one shard.
+func TestWriteLimitsPerKind(t *testing.T) {
+	f := newFixture(t)
+	f.smallNodes(t)
+	l := mustLayout(t, 1)
+	trd, bar := mustChannel(t, "trade:AAPL"), mustChannel(t, "bar:AAPL")
+	prefill(t, f, l.History(trd), 1000)
+	prefill(t, f, l.History(bar), 1000)
+	w := NewWriter(f.c, l, WriterConfig{FeedLen: 100_000, HistoryLen: 50, Retention: time.Second,
+		ByKind: map[event.Kind]HistoryLimits{event.KindBar: {Len: 100_000, Retention: time.Hour}}})
+	w.now = func() time.Time { return time.UnixMilli(1500) }
+	barEv := trade(t, "AAPL", 1)
+	barEv.Channel = bar
+	if _, err := w.Write(t.Context(), []Pending{trade(t, "AAPL", 1), barEv}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.xlen(t, l.History(trd)); n < 50 || n > 60 {
+		t.Errorf("trade history XLEN = %d, want its MAXLEN ~ 50", n)
+	}
+	if n := f.xlen(t, l.History(bar)); n != 1001 {
+		t.Errorf("bar history XLEN = %d, want 1001: nothing trimmed within its hour", n)
+	}
+	ttl := func(key string) time.Duration {
+		d, err := f.c.PTTL(t.Context(), key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if d := ttl(l.History(bar)); d <= time.Second || d > time.Hour {
+		t.Errorf("bar history TTL %v, want its retention of an hour", d)
+	}
+	if d := ttl(l.History(trd)); d <= 0 || d > time.Second {
+		t.Errorf("trade history TTL %v, want the default retention of a second", d)
+	}
+}

@@ -59,13 +59,15 @@ type knownChannels struct {
 }
 
 // NewHistory returns a history reader on client (shared with the replica's
-// other short commands).
-func NewHistory(client redis.UniversalClient, layout streams.Layout, log *slog.Logger, m *Metrics) *History {
+// other short commands). slots is the replica's bound on concurrent history
+// reads (of ConcurrentReads slots), shared with its other readers of
+// history (GET /v1/history).
+func NewHistory(client redis.UniversalClient, layout streams.Layout, slots *hub.Semaphore, log *slog.Logger, m *Metrics) *History {
 	log = log.With("component", "history")
 	return &History{
 		client: client, layout: layout,
 		poison: &poison{log: log, count: m.BadEntries.Inc},
-		slots:  hub.NewSemaphore(ConcurrentReads),
+		slots:  slots,
 	}
 }
 
@@ -92,7 +94,7 @@ func (h *History) Found(ctx context.Context, since map[event.Channel]event.ID) (
 	for c, id := range since {
 		cmds[c] = pipe.XRangeN(ctx, h.layout.History(c), id.String(), id.String(), 1)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !streams.IsWrongType(err) {
 		return nil, fmt.Errorf("read history: %w", err)
 	}
 	out := make(map[event.Channel]bool, len(since))
@@ -101,7 +103,7 @@ func (h *History) Found(ctx context.Context, since map[event.Channel]event.ID) (
 		switch {
 		case err == nil, errors.Is(err, redis.Nil):
 			out[c] = len(entries) == 1
-		case isWrongType(err):
+		case streams.IsWrongType(err):
 			h.poison.report(h.layout.History(c), err)
 			out[c] = false
 		default:
@@ -137,7 +139,7 @@ func (h *History) Latest(ctx context.Context, chs []event.Channel) ([]*hub.Messa
 	}
 	// A key of the wrong type fails only its own command; anything else
 	// (Redis unreachable, refusing us) fails them all.
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !streams.IsWrongType(err) {
 		return nil, fmt.Errorf("read latest history: %w", err)
 	}
 	var out []*hub.Message
@@ -145,7 +147,7 @@ func (h *History) Latest(ctx context.Context, chs []event.Channel) ([]*hub.Messa
 		entries, err := cmd.Result()
 		switch {
 		case errors.Is(err, redis.Nil):
-		case isWrongType(err):
+		case streams.IsWrongType(err):
 			// Not a stream: written by hand. One bad key must not fail
 			// the snapshot of a whole kind.
 			h.poison.report(h.layout.History(chs[i]), err)
@@ -209,10 +211,6 @@ func (h *History) tops(ctx context.Context, shards []int) (map[int]string, error
 	return out, nil
 }
 
-func isWrongType(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
-}
-
 // After returns up to n retained events of c after the id after, not above
 // its shard's feed; next is the id to continue from, and done is true when
 // nothing more is retained (then next is meaningless). Entries that do
@@ -231,7 +229,7 @@ func (h *History) After(ctx context.Context, c event.Channel, after event.ID, n 
 	key := h.layout.History(c)
 	page, err := h.client.XRangeN(ctx, key, "("+after.String(), tops[shard], int64(n)).Result()
 	switch {
-	case isWrongType(err):
+	case streams.IsWrongType(err):
 		h.poison.report(key, err)
 		return nil, after, true, nil
 	case err != nil && !errors.Is(err, redis.Nil):

@@ -43,6 +43,10 @@ type Config struct {
 	// DebugAddr serves net/http/pprof when set (e.g. 127.0.0.1:6060); keep
 	// it off public interfaces.
 	DebugAddr string `envconfig:"PUBLISHER_DEBUG_ADDR" desc:"serve net/http/pprof there (e.g. 127.0.0.1:6060); keep it private"`
+	// Compression negotiates permessage-deflate with clients that offer
+	// it. On by default: an eighth of the bytes for about a quarter more
+	// CPU per delivered event (BENCHMARKS.md).
+	Compression bool `envconfig:"PUBLISHER_COMPRESSION" default:"true" desc:"negotiate permessage-deflate with clients that offer it"`
 
 	// HTTP are the HTTP server's connection limits, DefaultHTTPLimits
 	// unless a test shortens them.

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 
+	"github.com/tickwire/tickwire/publisher/internal/hub"
 	"github.com/tickwire/tickwire/publisher/internal/wsconn"
 	"github.com/tickwire/tickwire/shared/auth"
 	"github.com/tickwire/tickwire/shared/event"
@@ -32,9 +33,9 @@ const (
 	historyBurst = 20
 	// historyUsers bounds the map of per-user limiters.
 	historyUsers = 10000
-	// historyReads bounds the history reads of this replica running at
-	// once; a request waits at most historySlotWait for one.
-	historyReads    = 16
+	// historySlotWait is how long a request waits for one of the
+	// replica's history read slots (feed.ConcurrentReads, shared with the
+	// WebSocket's snapshots and replays).
 	historySlotWait = time.Second
 	// historyTimeout bounds the Redis read of one request.
 	historyTimeout = 5 * time.Second
@@ -48,33 +49,32 @@ type historyService struct {
 	origin func(*http.Request) bool
 	bad    *streams.BadEntries
 
-	mu    sync.Mutex // guards rates and slots, swapped by tests
+	slots *hub.Semaphore // the replica's, shared with feed.History
+
+	mu    sync.Mutex // guards rates, swapped by tests
 	rates *userRates
-	slots readSlots
 }
 
-func newHistoryService(client redis.UniversalClient, layout streams.Layout, verify func(string) (auth.Identity, error),
-	origin func(*http.Request) bool, log *slog.Logger) *historyService {
+func newHistoryService(client redis.UniversalClient, layout streams.Layout, slots *hub.Semaphore,
+	verify func(string) (auth.Identity, error), origin func(*http.Request) bool, log *slog.Logger) *historyService {
 	return &historyService{
-		client: client, layout: layout, verify: verify, origin: origin,
+		client: client, layout: layout, slots: slots, verify: verify, origin: origin,
 		bad:   &streams.BadEntries{Log: log.With("component", "history")},
 		rates: newUserRates(historyRate, historyBurst, historyUsers),
-		slots: newReadSlots(historyReads),
 	}
 }
 
-// setLimits replaces the rate and the read bound (tests).
-func (h *historyService) setLimits(r rate.Limit, burst, reads int) {
+// setRate replaces the per-user rate (tests).
+func (h *historyService) setRate(r rate.Limit, burst int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.rates = newUserRates(r, burst, historyUsers)
-	h.slots = newReadSlots(reads)
 }
 
-func (h *historyService) limits() (*userRates, readSlots) {
+func (h *historyService) userRates() *userRates {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.rates, h.slots
+	return h.rates
 }
 
 // historyQuery is a parsed request.
@@ -140,7 +140,7 @@ func (h *historyService) serve(r *http.Request) ([]event.Event, historyQuery, er
 	if err != nil {
 		return nil, historyQuery{}, &errHistory{http.StatusUnauthorized, tokenErrorCode(err), err.Error()}
 	}
-	rates, slots := h.limits()
+	rates, slots := h.userRates(), h.slots
 	if !rates.Allow(id.Subject, time.Now()) {
 		return nil, historyQuery{}, &errHistory{http.StatusTooManyRequests, wsconn.CodeRateLimited, "too many history requests; retry later"}
 	}

@@ -1,32 +1,11 @@
 package server
 
 import (
-	"context"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 )
-
-// readSlots bounds concurrent reads: a counting semaphore. It is a small
-// type of its own so that a replica-wide one (shared with the WebSocket's
-// replays) can replace it.
-type readSlots chan struct{}
-
-func newReadSlots(n int) readSlots { return make(readSlots, n) }
-
-// Acquire takes a slot, or fails when ctx ends first.
-func (s readSlots) Acquire(ctx context.Context) error {
-	select {
-	case s <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// Release gives a slot back.
-func (s readSlots) Release() { <-s }
 
 // userRates holds a token bucket per user, at most max of them. It is safe
 // for concurrent use.

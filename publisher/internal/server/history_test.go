@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tickwire/tickwire/publisher/internal/feed"
 	"github.com/tickwire/tickwire/shared/event"
 )
 
@@ -205,7 +206,7 @@ func TestHistoryRateAndReadBound(t *testing.T) {
 	e.write("trade:AAPL", 1)
 	r := e.startReplica("h1", nil)
 	// A rate so slow that no token comes back during the test.
-	r.srv.history.setLimits(0.001, 3, 16)
+	r.srv.history.setRate(0.001, 3)
 	alice, bob := token(t, "alice", time.Hour), token(t, "bob", time.Hour)
 	for i := 0; i < 3; i++ {
 		if st, b, _ := getHistory(t, r, "channel=trade:AAPL", alice, nil); st != 200 {
@@ -222,11 +223,30 @@ func TestHistoryRateAndReadBound(t *testing.T) {
 	}
 
 	// No read slot free: 429 after the wait, not a request held forever.
-	r.srv.history.setLimits(100, 100, 0)
+	// The slots are the replica's, shared with the WebSocket's history
+	// reads: with all of them taken, a snapshot cannot be read either.
+	r.srv.history.setRate(100, 100)
+	for i := 0; i < feed.ConcurrentReads; i++ {
+		if err := r.srv.reads.Acquire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	st, b, _ = getHistory(t, r, "channel=trade:AAPL", alice, nil)
 	if st != http.StatusTooManyRequests || b.Code != "rate_limited" {
 		t.Fatalf("no read slot: HTTP %d %+v", st, b)
 	}
+	c := dialAuthed(t, r, "carol")
+	c.Send(map[string]any{"op": "subscribe", "id": "s", "channels": []string{"trade:AAPL"}})
+	if f := c.Read(); f.Type != "error" || f.Code != "internal" {
+		t.Fatalf("subscribe with every read slot taken: %+v, want internal", f)
+	}
+	for i := 0; i < feed.ConcurrentReads; i++ {
+		r.srv.reads.Release()
+	}
+	if st, b, _ := getHistory(t, r, "channel=trade:AAPL", alice, nil); st != 200 {
+		t.Fatalf("slots free again: HTTP %d %+v", st, b)
+	}
+	c.Subscribe(map[string]any{"channels": []string{"trade:AAPL"}})
 }
 
 func TestHistoryUserRatesBounded(t *testing.T) {

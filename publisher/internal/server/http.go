@@ -79,6 +79,8 @@ func (s *Server) Handler() http.Handler {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/stream", s.serveStream)
+	// An event stream lives long: no deadlines of the plain routes.
+	mux.Handle("GET /v1/sse", withCORS(http.HandlerFunc(s.serveSSE), s.upgrader.CheckOrigin))
 	mux.Handle("/", withDeadlines(plain, s.cfg.HTTP.ReadTimeout, s.cfg.HTTP.WriteTimeout))
 	return mux
 }

@@ -44,6 +44,9 @@ type Server struct {
 	refusals *monitor.Refusals // refused connections
 	opts     options
 	history  *historyService // GET /v1/history
+	// reads bounds the replica's concurrent history reads, shared by
+	// subscribes (feed.History) and GET /v1/history.
+	reads *hub.Semaphore
 
 	// shutdown ends when draining starts: connections send 1001.
 	shutdown    context.Context
@@ -82,6 +85,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 		hub:    hub.New(),
 		live:   feed.NewLiveness(client, layout, cfg.ReplicaID, cfg.ReplicaTTL, log, fm),
 		users:  newUsers(cfg.MaxConnsPerUser),
+		reads:  hub.NewSemaphore(feed.ConcurrentReads),
 	}
 	s.shutdown, s.shutdownNow = context.WithCancel(context.Background())
 	s.watch(layout, client, reg, opts)
@@ -106,7 +110,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 			QueueBytes:  cfg.QueueBytes,
 		},
 		Hub:      s.hub,
-		History:  feed.NewHistory(client, layout, log, fm),
+		History:  feed.NewHistory(client, layout, s.reads, log, fm),
 		Verifier: verifier,
 		Users:    s.users,
 		Metrics:  wsconn.NewMetrics(reg),
@@ -121,8 +125,12 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 		// only while a frame is being written.
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     originChecker(cfg.AllowedOrigins),
+		// permessage-deflate, without context takeover (gorilla's only
+		// mode): each frame is compressed on its own, so no per-connection
+		// compression state outlives a write.
+		EnableCompression: cfg.Compression,
 	}
-	s.history = newHistoryService(client, layout, verifier.Verify, s.upgrader.CheckOrigin, log)
+	s.history = newHistoryService(client, layout, s.reads, verifier.Verify, s.upgrader.CheckOrigin, log)
 	s.registerGauges()
 	s.live.CountConns(func() int { s.mu.Lock(); defer s.mu.Unlock(); return s.nconns }) // published with the heartbeat
 	return s, nil

@@ -67,6 +67,14 @@ type History interface {
 	// After returns up to n events of c after the id after; next is where
 	// to go on, done is true when nothing more is retained.
 	After(ctx context.Context, c event.Channel, after event.ID, n int) (msgs []*hub.Message, next event.ID, done bool, err error)
+
+	// For event streams (sse.go): the shards of the feed, their last ids,
+	// whether a feed still holds an entry, and its events after an id.
+	Shards() int
+	Shard(symbol string) int
+	FeedTops(ctx context.Context) ([]event.ID, error)
+	FeedRetained(ctx context.Context, shard int, id event.ID) (bool, error)
+	FeedAfter(ctx context.Context, shard int, after event.ID, n int) (msgs []*hub.Message, next event.ID, done bool, err error)
 }
 
 // Users counts connections per user; Acquire fails when the user has too
@@ -92,10 +100,13 @@ type Deps struct {
 // Conn is one client connection. Its queue is filled by the hub; everything
 // else is owned by the reader goroutine unless noted.
 type Conn struct {
-	d   *Deps
-	ws  *websocket.Conn
-	q   *queue
-	log *slog.Logger
+	d      *Deps
+	ws     *websocket.Conn // nil for an event stream (sse.go)
+	out    wire            // where the writer writes
+	pos    *positions      // an event stream's resume position (sse.go); nil on a WebSocket
+	resume []event.ID      // an event stream's Last-Event-ID, for its subscribe
+	q      *queue
+	log    *slog.Logger
 
 	ident    auth.Identity
 	authed   bool
@@ -129,6 +140,7 @@ func New(d *Deps, ws *websocket.Conn, ident *auth.Identity) *Conn {
 	c := &Conn{
 		d:          d,
 		ws:         ws,
+		out:        wsWire{ws},
 		q:          newQueue(d.Config.QueueEvents, d.Config.QueueBytes),
 		log:        d.Log,
 		subs:       make(map[event.Channel]struct{}),
@@ -162,7 +174,7 @@ func (c *Conn) Wake() {
 // abort between frames and closes 4008.
 func (c *Conn) abort() {
 	c.aborted.Store(true)
-	_ = c.ws.UnderlyingConn().SetWriteDeadline(time.Now())
+	c.out.abort()
 	c.w.kick()
 }
 
@@ -232,7 +244,12 @@ func (c *Conn) ping() {
 	if c.q.closing() {
 		return
 	}
-	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+	if c.pos != nil { // an event stream: the comment goes through the writer
+		c.send(ssePing)
+		c.pinger.Reset(c.d.Config.Heartbeat)
+		return
+	}
+	if err := c.out.ping(); err != nil {
 		c.writeFailed(err)
 		return
 	}

@@ -28,6 +28,7 @@ type clientFrame struct {
 	Channels []string          `json:"channels"`
 	Since    map[string]string `json:"since"`
 	Snapshot *bool             `json:"snapshot"`
+	Throttle *int64            `json:"throttle_ms"`
 }
 
 // parseFrame decodes a client frame. Its error says what was wrong, in words
@@ -56,6 +57,8 @@ func wantType(field string) string {
 		return "an object of channel to event id"
 	case "snapshot":
 		return "a boolean"
+	case "throttle_ms":
+		return "an integer of milliseconds"
 	default:
 		return "a string"
 	}

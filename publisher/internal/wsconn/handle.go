@@ -87,7 +87,9 @@ func (c *Conn) admit(ident auth.Identity, id string) {
 		}
 		c.userHeld = true
 		c.authed = true
-		_ = c.ws.SetReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
+		if c.ws != nil {
+			_ = c.ws.SetReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
+		}
 		// Set once, before anything is queued: the writer and the ping
 		// timer read it. A renewal keeps the subject.
 		c.log = c.d.Log.With("user", ident.Subject)
@@ -124,6 +126,8 @@ type request struct {
 	channels []event.Channel // normalised, without duplicates
 	since    map[event.Channel]event.ID
 	snapshot bool
+	throttle time.Duration // 0: not paced
+	resume   []event.ID    // an event stream's position per shard (sse.go); nil: none
 }
 
 // validate applies PROTOCOL.md's checks in order; the first that fails
@@ -133,7 +137,15 @@ func (c *Conn) validate(f clientFrame) (request, bool) {
 		c.sendError(f.ID, CodeBadRequest, `"channels" must be a non-empty array of channels`)
 		return request{}, false
 	}
-	req := request{snapshot: f.Snapshot == nil || *f.Snapshot}
+	req := request{snapshot: f.Snapshot == nil || *f.Snapshot, resume: c.resume}
+	if f.Throttle != nil && *f.Throttle != 0 {
+		d := time.Duration(*f.Throttle) * time.Millisecond
+		if *f.Throttle < minThrottle.Milliseconds() || *f.Throttle > maxThrottle.Milliseconds() {
+			c.sendError(f.ID, CodeBadRequest, fmt.Sprintf(`"throttle_ms" must be 0 (off) or %d to %d`, minThrottle.Milliseconds(), maxThrottle.Milliseconds()))
+			return request{}, false
+		}
+		req.throttle = d
+	}
 	chs, bad, badMsg := parseChannels(f.Channels)
 	seen := make(map[event.Channel]bool, len(chs))
 	for _, ch := range chs {
@@ -205,7 +217,7 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 		fresh = append(fresh, ch)
 		_, hasSince := req.since[ch]
 		switch {
-		case hasSince:
+		case hasSince || req.resume != nil:
 			held = append(held, ch)
 		case req.snapshot:
 			held = append(held, ch)
@@ -213,6 +225,7 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 		}
 	}
 	c.q.hold(held)
+	c.q.setPace(fresh, req.throttle) // before their first live event
 	c.d.Hub.Subscribe(c, fresh)
 
 	ctx, cancel := context.WithTimeout(context.Background(), historyTimeout)
@@ -220,12 +233,14 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 	r, first, msgs, recovered, err := c.plan(ctx, req, fresh, snap)
 	if errors.Is(err, errOverBudget) {
 		c.d.Hub.Unsubscribe(c, fresh)
+		c.q.setPace(fresh, 0)
 		c.q.abandon(held)
 		c.sendError(f.ID, CodeRateLimited, "over this user's budget of history reads; retry the subscribe later")
 		return
 	}
 	if err != nil {
 		c.d.Hub.Unsubscribe(c, fresh)
+		c.q.setPace(fresh, 0)
 		c.q.abandon(held)
 		c.log.Warn("subscribe failed: history unavailable", "err", err)
 		c.sendError(f.ID, CodeInternal, "history is unavailable right now; retry the subscribe")
@@ -235,6 +250,7 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 	for _, ch := range fresh {
 		c.subs[ch] = struct{}{}
 	}
+
 	head := [][]byte{encode(subscribedFrame{Type: "subscribed", ID: f.ID, Channels: names(req.channels), Recovered: recovered})}
 	var gaps []string
 	for ch, ok := range recovered {
@@ -251,6 +267,7 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 		floor[cur.ch] = cur.after
 	}
 	c.q.begin(head, floor, r, first, msgs)
+	c.q.setPace(req.channels, req.throttle) // a later subscribe sets the pace anew
 	c.w.kick()
 }
 
@@ -262,6 +279,10 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 // would jump over the ones between since (or the last one sent) and it.
 func (c *Conn) plan(ctx context.Context, req request, fresh, snap []event.Channel) (r *recovery, first page, msgs []*hub.Message, recovered map[string]bool, err error) {
 	r = &recovery{sub: c.ident.Subject}
+	if req.resume != nil {
+		recovered, err = c.planResume(ctx, req, r)
+		return r, page{}, nil, recovered, err
+	}
 	since := make(map[event.Channel]event.ID)
 	for _, ch := range fresh {
 		if id, ok := req.since[ch]; ok {
@@ -340,6 +361,7 @@ func (c *Conn) covered(ch event.Channel) bool {
 
 func (c *Conn) unsubscribe(chs []event.Channel) {
 	c.d.Hub.Unsubscribe(c, chs)
+	c.q.setPace(chs, 0)
 	for _, ch := range chs {
 		delete(c.subs, ch)
 	}

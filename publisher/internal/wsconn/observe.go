@@ -33,7 +33,7 @@ type connStats struct {
 // Serve defers it.
 func (c *Conn) lifecycle() func() {
 	c.stats.start = time.Now()
-	attrs := []any{"remote", c.ws.RemoteAddr().String()}
+	attrs := []any{"remote", c.out.remote()}
 	if c.ident.Subject != "" {
 		attrs = append(attrs, "user", c.ident.Subject)
 	}
@@ -77,7 +77,7 @@ func (c *Conn) logClose() {
 		}
 	}
 	c.d.Log.Info("connection closed",
-		"user", c.ident.Subject, "remote", c.ws.RemoteAddr().String(),
+		"user", c.ident.Subject, "remote", c.out.remote(),
 		"duration", time.Since(c.stats.start).Round(time.Millisecond),
 		"closed_by", by, "close_code", int(code), "close_reason", text,
 		"events_delivered", c.stats.delivered.Load())
@@ -93,7 +93,7 @@ func (c *Conn) refused(reason string, attrs ...any) {
 	if c.d.Refused == nil {
 		return
 	}
-	c.d.Refused(reason, append([]any{"remote", c.ws.RemoteAddr().String()}, attrs...)...)
+	c.d.Refused(reason, append([]any{"remote", c.out.remote()}, attrs...)...)
 }
 
 // stalledWriter is the heartbeat's check of the writer: events were queued
@@ -109,9 +109,9 @@ func (c *Conn) stalledWriter() bool {
 		return false
 	}
 	c.d.Metrics.Stalls.Inc()
-	c.log.Warn("writer made no progress for a heartbeat with events queued; closing", "remote", c.ws.RemoteAddr().String(), "heartbeat", c.d.Config.Heartbeat)
+	c.log.Warn("writer made no progress for a heartbeat with events queued; closing", "remote", c.out.remote(), "heartbeat", c.d.Config.Heartbeat)
 	c.closeWith(closeGone, "writer stalled")
-	_ = c.ws.Close()
+	c.out.close()
 	return true
 }
 

@@ -3,6 +3,7 @@ package wsconn
 import (
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/tickwire/tickwire/publisher/internal/hub"
 	"github.com/tickwire/tickwire/shared/event"
@@ -15,6 +16,8 @@ type item struct {
 	msg    *hub.Message
 	frame  []byte
 	events int
+	paced  bool           // frame is a window of paced live events (pace.go)
+	batch  []*hub.Message // the events of a paced frame
 }
 
 // queue is a connection's bounded outbound queue, filled by the hub (from
@@ -59,6 +62,20 @@ type queue struct {
 	dirty      bool        // delivered since the last wake-up; a Wake is due
 	closeCode  CloseCode   // once set, nothing more is queued
 	closeText  string
+
+	// Paced channels (throttle_ms, pace.go): their live events wait in
+	// the window of their pace; they count toward the limits with the
+	// queued ones.
+	pace        map[event.Channel]time.Duration // concrete or KIND:*
+	windows     map[time.Duration]*window
+	pacedEvents int
+	pacedBytes  int
+
+	// An event stream resumed at a position (sse.go): per shard, live
+	// events not above it were sent before. Set once, before anything is
+	// delivered.
+	floor   []event.ID
+	shardOf func(symbol string) int
 }
 
 func newQueue(maxItems, maxBytes int) *queue {
@@ -69,7 +86,7 @@ func newQueue(maxItems, maxBytes int) *queue {
 func (q *queue) pending() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.items) > 0 || len(q.jobs) > 0 || q.closeCode != 0
+	return len(q.items) > 0 || len(q.jobs) > 0 || q.closeCode != 0 || q.pacedEvents > 0
 }
 
 // deliver queues a live event. Called by the hub; never blocks. It reports
@@ -91,7 +108,7 @@ func (q *queue) deliver(m *hub.Message) (wake, overflowed bool) {
 			q.heldBytes += len(m.Wire)
 		}
 	} else {
-		queued = q.pushLive(m)
+		queued = q.push(m)
 	}
 	if q.closeCode == CloseSlowConsumer {
 		return false, true
@@ -107,6 +124,18 @@ func (q *queue) wakeUp() {
 	q.mu.Lock()
 	q.dirty = false
 	q.mu.Unlock()
+}
+
+// push queues m, or holds it in its window when its channel is paced. It
+// reports whether the writer must look. q.mu is held.
+func (q *queue) push(m *hub.Message) bool {
+	if q.floor != nil && !q.floor[q.shardOf(m.Event.Channel.Symbol)].Less(m.Event.ID) {
+		return false
+	}
+	if every := q.paceOf(m.Event.Channel); every > 0 {
+		return q.pushPaced(m, every)
+	}
+	return q.pushLive(m)
 }
 
 // pushLive queues m under the overflow policy; it reports whether anything
@@ -186,6 +215,7 @@ func (q *queue) overflow() {
 	q.jobs = nil
 	q.events, q.bytes = 0, 0
 	clear(q.conflate)
+	q.clearWindows()
 	q.closeCode, q.closeText = CloseSlowConsumer, "slow consumer: resume with since"
 }
 
@@ -256,7 +286,7 @@ func (q *queue) unhold(chs []event.Channel) {
 			bytes += len(m.Wire)
 			continue
 		}
-		q.pushLive(m)
+		q.push(m)
 		if q.closeCode != 0 {
 			return // overflow (4008) emptied the queue and held
 		}
@@ -399,6 +429,28 @@ func (q *queue) replayPage(p page, msgs []*hub.Message, next event.ID, done bool
 	}
 }
 
+// feedPage queues the events of msgs, the page p of a shard's feed, that
+// the recovery wants, and moves its cursor to next, or past the shard
+// when done.
+func (q *queue) feedPage(p page, msgs []*hub.Message, next event.ID, done bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	r := p.r
+	if q.closeCode != 0 || len(q.jobs) == 0 || q.jobs[0] != r || len(r.feeds) == 0 || r.feeds[0] != *p.feed {
+		return
+	}
+	for _, m := range msgs {
+		if r.match(m.Event.Channel) {
+			q.pushHistory(m)
+		}
+	}
+	if done {
+		r.feeds = r.feeds[1:]
+	} else {
+		r.feeds[0].after = next
+	}
+}
+
 // drop forgets what recoveries would still send of the channels gone
 // reports (unsubscribed): their history and their held-back live events.
 // gone must only look at its argument; it runs under the queue's lock.
@@ -432,16 +484,21 @@ func (q *queue) newer(msgs []*hub.Message) []*hub.Message {
 	return out
 }
 
-// take hands the writer everything queued, and the close code if one was
-// asked for. The writer gives the slice back with recycle.
-func (q *queue) take() ([]item, CloseCode, string) {
+// take hands the writer everything queued (with the paced windows due by
+// now), and the close code if one was asked for; due is how long until the
+// next window is due (0: none waits). The writer gives the slice back with
+// recycle.
+func (q *queue) take(now time.Time) (items []item, code CloseCode, text string, due time.Duration) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	items := q.items
+	if q.closeCode == 0 {
+		due = q.flushWindows(now)
+	}
+	items = q.items
 	q.items, q.spare = q.spare[:0], nil
 	q.events, q.bytes = 0, 0
 	clear(q.conflate)
-	return items, q.closeCode, q.closeText
+	return items, q.closeCode, q.closeText, due
 }
 
 // recycle returns a slice from take for reuse, dropping its references.

@@ -1,6 +1,8 @@
 package wsconn
 
 import (
+	"time"
+
 	"encoding/json"
 	"testing"
 
@@ -35,7 +37,7 @@ func TestQueueDropsOldAndRepeated(t *testing.T) {
 	q.deliver(msg(t, "trade:A", 2)) // twice
 	q.deliver(msg(t, "trade:A", 1)) // older
 	q.deliver(msg(t, "trade:B", 1)) // other channel: independent
-	items, code, _ := q.take()
+	items, code, _, _ := q.take(time.Now())
 	if got := ids(items); len(got) != 2 || code != 0 {
 		t.Fatalf("got %v code %d, want two events", got, code)
 	}
@@ -50,7 +52,7 @@ func TestQueueConflatesQuotesAboveHighWater(t *testing.T) {
 		q.deliver(msg(t, "quote:A", i))
 		q.deliver(msg(t, "bar:A", i))
 	}
-	items, code, _ := q.take()
+	items, code, _, _ := q.take(time.Now())
 	if code != 0 {
 		t.Fatalf("closed with %d; quotes and bars should conflate", code)
 	}
@@ -74,12 +76,12 @@ func TestQueueOverflowOnTradesCloses4008(t *testing.T) {
 			aborted++
 		}
 	}
-	items, code, _ := q.take()
+	items, code, _, _ := q.take(time.Now())
 	if code != CloseSlowConsumer || len(items) != 0 || aborted != 1 {
 		t.Fatalf("code %d items %d aborted %d: want 4008, emptied, aborted once", code, len(items), aborted)
 	}
 	q.deliver(msg(t, "trade:A", 10))
-	if items, _, _ := q.take(); len(items) != 0 {
+	if items, _, _, _ := q.take(time.Now()); len(items) != 0 {
 		t.Fatal("queued after close")
 	}
 }
@@ -90,7 +92,7 @@ func TestQueueByteLimit(t *testing.T) {
 	for i := uint64(1); i <= 4; i++ {
 		q.deliver(msg(t, "trade:A", i))
 	}
-	if _, code, _ := q.take(); code != CloseSlowConsumer {
+	if _, code, _, _ := q.take(time.Now()); code != CloseSlowConsumer {
 		t.Fatalf("code %d, want 4008 on the byte limit", code)
 	}
 }
@@ -143,7 +145,7 @@ func TestQueueHoldAndRelease(t *testing.T) {
 }
 
 func mustTake(q *queue) []item {
-	items, _, _ := q.take()
+	items, _, _, _ := q.take(time.Now())
 	return items
 }
 
@@ -165,7 +167,7 @@ func BenchmarkDeliver(b *testing.B) {
 		m.Event.ID = event.ID{Ms: id}
 		q.deliver(m)
 		if i%64 == 63 {
-			items, _, _ := q.take()
+			items, _, _, _ := q.take(time.Now())
 			q.recycle(items)
 		}
 	}

@@ -27,6 +27,17 @@ type recovery struct {
 	hold   []event.Channel // held back while this runs (concrete or KIND:*)
 	snap   []event.Channel // concrete channels still to snapshot
 	replay []cursor        // channels still to replay, first one first
+	// An event stream's resume (sse.go): the shard feeds still to read
+	// after a position, and which of their channels are wanted (match
+	// must only look at its argument: it runs under the queue's lock).
+	feeds []feedCursor
+	match func(event.Channel) bool
+}
+
+// feedCursor is where the replay of a shard's feed goes on from.
+type feedCursor struct {
+	shard int
+	after event.ID
 }
 
 // cursor is where the replay of a channel goes on from.
@@ -41,10 +52,11 @@ type page struct {
 	r      *recovery
 	snap   []event.Channel // a copy: the reader may drop channels meanwhile
 	replay cursor
-	n      int // events wanted (replay)
+	feed   *feedCursor // a page of a shard's feed
+	n      int         // events wanted (replay)
 }
 
-func (r *recovery) done() bool { return len(r.snap) == 0 && len(r.replay) == 0 }
+func (r *recovery) done() bool { return len(r.snap) == 0 && len(r.replay) == 0 && len(r.feeds) == 0 }
 
 // next returns r's next page of at most n events.
 func (r *recovery) next(n int) page {
@@ -52,7 +64,11 @@ func (r *recovery) next(n int) page {
 		k := min(n, snapshotPage, len(r.snap))
 		return page{r: r, snap: append([]event.Channel(nil), r.snap[:k]...)}
 	}
-	return page{r: r, replay: r.replay[0], n: min(n, replayPage)}
+	if len(r.replay) > 0 {
+		return page{r: r, replay: r.replay[0], n: min(n, replayPage)}
+	}
+	f := r.feeds[0]
+	return page{r: r, feed: &f, n: min(n, replayPage)}
 }
 
 // drop removes the channels gone reports from what r reads.
@@ -96,6 +112,14 @@ func (c *Conn) fill() time.Duration {
 
 // readPage reads p and queues what it found.
 func (c *Conn) readPage(ctx context.Context, p page) error {
+	if p.feed != nil {
+		msgs, next, done, err := c.d.History.FeedAfter(ctx, p.feed.shard, p.feed.after, p.n)
+		if err != nil {
+			return err
+		}
+		c.q.feedPage(p, msgs, next, done)
+		return nil
+	}
 	if len(p.snap) > 0 {
 		msgs, err := c.d.History.Latest(ctx, p.snap)
 		if err != nil {

@@ -3,8 +3,6 @@ package wsconn
 import (
 	"errors"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // idleLinger is how long a writer with nothing to write waits for more
@@ -20,11 +18,11 @@ func (c *Conn) writeLoop() {
 	var buf []byte
 	for {
 		wait := c.fill()
-		items, code, text := c.q.take()
+		items, code, text, due := c.q.take(time.Now())
 		if len(items) == 0 && code == 0 {
 			switch {
-			case wait > 0: // a recovery waits for the user's read budget
-				c.w.wait(wait)
+			case wait > 0 || due > 0: // the user's read budget, or a paced window
+				c.w.wait(minPositive(wait, due))
 				continue
 			case c.q.pending():
 				continue
@@ -62,8 +60,15 @@ func (c *Conn) writeItems(items []item, buf []byte) ([]byte, error) {
 			return buf, errAborted
 		}
 		if items[i].msg == nil {
+			if c.pos != nil {
+				c.pos.seen(items[i].batch)
+			}
 			if err := c.write(items[i].frame); err != nil {
 				return buf, err
+			}
+			if items[i].paced {
+				c.d.Metrics.Delivered.Add(float64(items[i].events))
+				c.stats.delivered.Add(int64(items[i].events))
 			}
 			i++
 			continue
@@ -77,6 +82,9 @@ func (c *Conn) writeItems(items []item, buf []byte) ([]byte, error) {
 			}
 			buf = append(buf, items[i].msg.Wire...)
 			newest = max(newest, items[i].msg.Event.TS)
+			if c.pos != nil {
+				c.pos.seen1(items[i].msg)
+			}
 			n++
 		}
 		buf = append(buf, framesTail...)
@@ -94,8 +102,7 @@ func (c *Conn) writeItems(items []item, buf []byte) ([]byte, error) {
 }
 
 func (c *Conn) write(b []byte) error {
-	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-	err := c.ws.WriteMessage(websocket.TextMessage, b)
+	err := c.out.writeFrame(b)
 	c.stats.writes.Add(1)
 	return err
 }
@@ -117,8 +124,7 @@ func (c *Conn) finish(code CloseCode, text string) {
 		wait = closeGrace
 		c.log.Info("closing slow consumer")
 	}
-	msg := websocket.FormatCloseMessage(int(code), text)
-	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wait)); err != nil {
+	if err := c.out.closeFrame(code, text, time.Now().Add(wait)); err != nil {
 		c.writeFailed(err)
 		return
 	}
@@ -128,11 +134,19 @@ func (c *Conn) finish(code CloseCode, text string) {
 	case <-c.readerDone:
 	case <-t.C:
 	}
-	_ = c.ws.Close() // unblocks the reader if the client never answered
+	c.out.close() // unblocks the reader if the client never answered
 }
 
 // writeFailed ends a connection whose client cannot be written to.
 func (c *Conn) writeFailed(err error) {
 	c.log.Debug("connection write failed", "err", err)
-	_ = c.ws.Close()
+	c.out.close()
+}
+
+// minPositive is the smaller of a and b that is above 0.
+func minPositive(a, b time.Duration) time.Duration {
+	if a <= 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
 }
