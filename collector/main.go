@@ -2,7 +2,7 @@
 // replayed file, or stdin), adds the 1-second bars and signals it derives
 // from trades, and writes them in batches to Redis Streams, where
 // publishers read them.
-// It serves /healthz, /readyz and /metrics on COLLECTOR_ADDR. DESIGN.md
+// It serves /healthz, /readyz and /metrics on COLLECTOR_ADDR. docs/design.md
 // describes the layout it writes and the variables it reads.
 package main
 

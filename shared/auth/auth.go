@@ -28,7 +28,7 @@ var (
 	ErrInvalidToken = errors.New("invalid token")
 	// ErrTokenExpired is wrapped, beside ErrInvalidToken, when expiry is the
 	// token's only fault: the client should fetch a fresh token
-	// (PROTOCOL.md's token_expired) rather than give up.
+	// (docs/protocol.md's token_expired) rather than give up.
 	ErrTokenExpired = errors.New("token expired")
 )
 

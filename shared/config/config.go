@@ -18,7 +18,7 @@ import (
 	"github.com/tickwire/tickwire/shared/streams"
 )
 
-// Common holds the variables of DESIGN.md that both processes read.
+// Common holds the variables of docs/design.md that both processes read.
 type Common struct {
 	RedisURL          string   `envconfig:"REDIS_URL" default:"redis://127.0.0.1:6379/0" desc:"Redis to use (rediss:// for TLS; password in the URL)"`
 	RedisClusterAddrs []string `envconfig:"REDIS_CLUSTER_ADDRS" desc:"comma list of cluster nodes (host:port): Redis Cluster mode"`

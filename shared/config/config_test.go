@@ -38,7 +38,7 @@ func unsetEnv(t *testing.T, keys ...string) {
 	}
 }
 
-// TestLoadDefaults: the defaults are those of DESIGN.md and pass Validate.
+// TestLoadDefaults: the defaults are those of docs/design.md and pass Validate.
 func TestLoadDefaults(t *testing.T) {
 	unsetEnv(t, commonVars...)
 	var c config.Common

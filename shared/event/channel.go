@@ -19,7 +19,7 @@ var ErrInvalidChannel = errors.New("invalid channel")
 // Kind is the kind of an event, the part of a channel before the colon.
 type Kind uint8
 
-// The kinds of PROTOCOL.md, in a fixed order so a Kind can index an array.
+// The kinds of docs/protocol.md, in a fixed order so a Kind can index an array.
 const (
 	KindTrade Kind = iota
 	KindQuote

@@ -1,6 +1,6 @@
 package event
 
-// The data objects of each kind, as PROTOCOL.md lists their fields. Sources
+// The data objects of each kind, as docs/protocol.md lists their fields. Sources
 // build these and marshal them once; the publisher never decodes them.
 
 // Trade is the data of a trade event.

@@ -188,7 +188,7 @@ func TestAppendWire(t *testing.T) {
 		TS:      1764288000120,
 		Data:    json.RawMessage(`{"price":189.23,"size":100}`),
 	}
-	// The example EVENT of PROTOCOL.md, byte for byte.
+	// The example EVENT of docs/protocol.md, byte for byte.
 	const want = `{"ch":"trade:AAPL","id":"1764288000123-0","ts":1764288000120,"data":{"price":189.23,"size":100}}`
 	if got := string(e.AppendWire(nil)); got != want {
 		t.Errorf("AppendWire = %s\nwant        %s", got, want)

@@ -11,7 +11,7 @@ import (
 
 // Seeds beyond these live in testdata/fuzz/<FuzzName>/.
 
-// inGrammar reports whether s is KIND:SYMBOL or KIND:* of PROTOCOL.md, with
+// inGrammar reports whether s is KIND:SYMBOL or KIND:* of docs/protocol.md, with
 // ASCII case-insensitivity only.
 func inGrammar(s string) bool {
 	kind, sym, ok := strings.Cut(s, ":")

@@ -6,7 +6,7 @@ import (
 	"github.com/tickwire/tickwire/shared/event"
 )
 
-// The types of signal, as PROTOCOL.md names them.
+// The types of signal, as docs/protocol.md names them.
 const (
 	sigNewHigh = iota
 	sigNewLow

@@ -21,7 +21,7 @@ import (
 	"github.com/tickwire/tickwire/shared/streams"
 )
 
-// Limits of GET /v1/history (PROTOCOL.md). They are not read from the
+// Limits of GET /v1/history (docs/protocol.md). They are not read from the
 // environment yet; tests change them with historyService.setLimits.
 const (
 	historyDefaultLimit = 100

@@ -300,7 +300,7 @@ func startTokenReplicas(t *testing.T) *tokenReplicas {
 	return tr
 }
 
-// Every bad token is refused on all three paths as PROTOCOL.md v1.1 says:
+// Every bad token is refused on all three paths as docs/protocol.md v1.1 says:
 // HTTP 401 with a JSON body for the Authorization header; for the
 // access_token query parameter and the first auth frame, an error frame
 // and close 4001 after the upgrade, so a browser can read why. A token

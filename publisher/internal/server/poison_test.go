@@ -133,7 +133,7 @@ func TestPoisonFeedEntries(t *testing.T) {
 		{"data with a raw control character", []any{"ch", "trade:AAPL", "ts", ts, "data", "{\"a\":\"\x01\"}"}, ""},
 		{"data over 16 KiB", []any{"ch", "trade:AAPL", "ts", ts, "data", big}, ""},
 		{"data not UTF-8", []any{"ch", "trade:AAPL", "ts", ts, "data", "{\"price\":1,\"size\":1,\"note\":\"\xff\xfe\"}"},
-			"event.CheckData accepts data that is not UTF-8 (json.Valid does not check it); the publisher forwards it in a text frame, which PROTOCOL.md forbids and browsers fail the whole connection on"},
+			"event.CheckData accepts data that is not UTF-8 (json.Valid does not check it); the publisher forwards it in a text frame, which docs/protocol.md forbids and browsers fail the whole connection on"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

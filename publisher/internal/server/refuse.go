@@ -13,7 +13,7 @@ import (
 // the client's close reply.
 const refuseWait = 5 * time.Second
 
-// errorFrame is PROTOCOL.md's error frame, as wsconn sends it.
+// errorFrame is docs/protocol.md's error frame, as wsconn sends it.
 type errorFrame struct {
 	Type    string `json:"type"`
 	Code    string `json:"code"`
@@ -21,7 +21,7 @@ type errorFrame struct {
 }
 
 // refuseUpgraded answers a connection whose access_token failed as
-// PROTOCOL.md says: the error frame, close 4001, then a short wait for the
+// docs/protocol.md says: the error frame, close 4001, then a short wait for the
 // client's close reply, so that the frame is read before the socket goes.
 // It never serves the connection, and returns within refuseWait.
 func (s *Server) refuseUpgraded(ws *websocket.Conn, code, msg string) {

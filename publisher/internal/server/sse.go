@@ -13,7 +13,7 @@ import (
 	"github.com/tickwire/tickwire/shared/obs"
 )
 
-// serveSSE answers GET /v1/sse (PROTOCOL.md): every refusal is an HTTP
+// serveSSE answers GET /v1/sse (docs/protocol.md): every refusal is an HTTP
 // status with the JSON error body, before the stream starts; then 200 and
 // the event stream (wsconn.NewStream), served on the handler's goroutine
 // until the client goes, the stream ends or the replica drains. The route
@@ -56,7 +56,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 }
 
 // streamRequest parses and checks the query and Last-Event-ID in
-// PROTOCOL.md's order: a malformed channel (400 invalid_channel), one the
+// docs/protocol.md's order: a malformed channel (400 invalid_channel), one the
 // token forbids (403), too many (400 too_many_channels), then the other
 // parameters (400 bad_request).
 func (s *Server) streamRequest(r *http.Request, ident auth.Identity) (wsconn.StreamRequest, int, *httpError) {

@@ -1,5 +1,5 @@
 // Package web serves the live demo page of the publisher and the bundled
-// JavaScript client of the tickwire protocol (PROTOCOL.md), embedded in the
+// JavaScript client of the tickwire protocol (docs/protocol.md), embedded in the
 // binary so a publisher needs no files on disk.
 //
 // The handler is immutable once built and safe for concurrent use.

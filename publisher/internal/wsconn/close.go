@@ -1,6 +1,6 @@
 package wsconn
 
-// CloseCode is a WebSocket close code the server sends, as PROTOCOL.md
+// CloseCode is a WebSocket close code the server sends, as docs/protocol.md
 // documents them.
 type CloseCode int
 

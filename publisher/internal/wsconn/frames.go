@@ -8,7 +8,7 @@ import (
 	"github.com/tickwire/tickwire/publisher/internal/hub"
 )
 
-// Error codes of PROTOCOL.md.
+// Error codes of docs/protocol.md.
 const (
 	CodeBadRequest      = "bad_request"
 	CodeUnauthorized    = "unauthorized"

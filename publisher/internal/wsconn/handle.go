@@ -56,7 +56,7 @@ func (c *Conn) handleAuth(f clientFrame) {
 	if err != nil {
 		code := CodeUnauthorized
 		if errors.Is(err, auth.ErrTokenExpired) {
-			code = CodeTokenExpired // PROTOCOL.md: the client fetches a fresh token
+			code = CodeTokenExpired // docs/protocol.md: the client fetches a fresh token
 		}
 		if !c.authed {
 			c.refused(monitor.AuthReason(err), "err", err)
@@ -130,7 +130,7 @@ type request struct {
 	resume   []event.ID    // an event stream's position per shard (sse.go); nil: none
 }
 
-// validate applies PROTOCOL.md's checks in order; the first that fails
+// validate applies docs/protocol.md's checks in order; the first that fails
 // names the code, and the error (sent here) lists the offending channels.
 func (c *Conn) validate(f clientFrame) (request, bool) {
 	if len(f.Channels) == 0 {
@@ -201,7 +201,7 @@ func (c *Conn) validate(f clientFrame) (request, bool) {
 // handleSubscribe subscribes all of the request or nothing. New channels
 // that need history are held back (their live events wait) from before
 // they are subscribed until their recovery ends. The replies go out in
-// PROTOCOL.md's order: subscribed and gap at once, then, page by page as
+// docs/protocol.md's order: subscribed and gap at once, then, page by page as
 // the client drains its queue, snapshot frames and replayed events, then
 // the held-back live events newer than all of them.
 func (c *Conn) handleSubscribe(f clientFrame) {

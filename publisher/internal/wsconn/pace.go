@@ -7,7 +7,7 @@ import (
 	"github.com/tickwire/tickwire/shared/event"
 )
 
-// Bounds of a subscribe's throttle_ms (PROTOCOL.md).
+// Bounds of a subscribe's throttle_ms (docs/protocol.md).
 const (
 	minThrottle = 50 * time.Millisecond
 	maxThrottle = 60 * time.Second

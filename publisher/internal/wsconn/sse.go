@@ -16,7 +16,7 @@ import (
 	"github.com/tickwire/tickwire/shared/event"
 )
 
-// An event stream (GET /v1/sse, PROTOCOL.md) is a Conn without a reader:
+// An event stream (GET /v1/sse, docs/protocol.md) is a Conn without a reader:
 // it is subscribed once, at the start, and its writer writes SSE messages
 // (sseWire) instead of WebSocket frames, through the same queue, pacing
 // and recoveries. Its resume position (the id of each message carrying

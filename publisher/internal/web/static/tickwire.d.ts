@@ -1,5 +1,5 @@
 // Type declarations of tickwire.js, the client of the tickwire protocol v1.1
-// (PROTOCOL.md). Kept by hand beside the file they describe.
+// (docs/protocol.md). Kept by hand beside the file they describe.
 
 /** Close codes of the protocol. */
 export declare const CloseCode: Readonly<{

@@ -1,5 +1,5 @@
 // tickwire.js: a dependency-free client of the tickwire protocol v1.1
-// (PROTOCOL.md). It is an ES module; it runs in browsers and, given a
+// (docs/protocol.md). It is an ES module; it runs in browsers and, given a
 // WebSocket implementation, in Node.
 //
 //   import { TickwireClient } from '/tickwire.js';
