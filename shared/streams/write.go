@@ -216,7 +216,10 @@ func (w *Writer) Write(ctx context.Context, events []Pending) (res Result, err e
 		}
 	}
 	shards := w.split(events)
-	now := w.now()
+	var now time.Time // only read when some kind has a retention
+	if w.ages() {
+		now = w.now()
+	}
 	lim := w.kindArgs(now)
 	failed := make([]bool, len(shards))
 	// Round r sends chunk r of every shard that has not failed, in one
@@ -401,6 +404,19 @@ func chunks(shard int, evs []Pending) []chunk {
 		evs = evs[n:]
 	}
 	return out
+}
+
+// ages reports whether the history of some kind is trimmed by age.
+func (w *Writer) ages() bool {
+	if w.cfg.Retention > 0 {
+		return true
+	}
+	for _, l := range w.cfg.ByKind {
+		if l.Retention > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // kindArgs returns, per kind, the MAXLEN, MINID and TTL arguments of

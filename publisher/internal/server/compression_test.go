@@ -45,7 +45,7 @@ func TestCompressionNegotiated(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: negotiated %v (%q), want %v", tc.name, got, resp.Header.Get("Sec-WebSocket-Extensions"), tc.want)
 		}
-		c := &client{t: t, ws: ws}
+		c := newClient(t, ws)
 		if f := c.Read(); f.Type != "welcome" {
 			t.Fatalf("%s: first frame %+v", tc.name, f)
 		}
