@@ -7,6 +7,7 @@ BENCHTIME ?= 2s
 STATICCHECK ?= v0.8.2
 
 .PHONY: all build run replay stdin test bench lint fmt-check staticcheck monitoring-check fuzz soak clean
+.PHONY: bench-storm bench-scale
 
 all: build
 
@@ -56,6 +57,17 @@ test: fmt-check
 bench:
 	@scripts/ensure-deps.sh redis
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(MODULES)
+
+# Many users on one replica (15 000 connections in a 10 s storm), and the
+# scale run (1, 2, 4 replicas on a 3-master cluster behind nginx); figures
+# in BENCHMARKS.md and docs/scaling.md. Knobs: see the scripts' heads.
+bench-storm:
+	@scripts/ensure-deps.sh redis
+	scripts/bench-storm.sh
+
+bench-scale:
+	@scripts/ensure-deps.sh redis nginx
+	scripts/bench-scale.sh
 
 lint: fmt-check staticcheck
 	$(GO) vet $(MODULES)

@@ -152,6 +152,7 @@ func report(o options, t0 time.Time, rs []result, before, held, afterGC metrics)
 		p(.5), p(.9), p(.99), p(.999), m.Worst.Round(100*time.Microsecond))
 	fmt.Printf("RESULT subscribed=%d failed=%d storm_s=%.2f deliveries_per_s=%.0f p50_ms=%.1f p99_ms=%.1f max_ms=%.1f\n",
 		m.Connected, m.Failed, storm.Seconds(), rate, ms(p(.5)), ms(p(.99)), ms(m.Worst))
+	fmt.Printf("connections per publisher while held: %v\n", held.conns)
 	if m.Connected == 0 || before.rss == 0 {
 		return
 	}

@@ -13,12 +13,14 @@ import (
 // metrics are the sums over the publishers' /metrics pages.
 type metrics struct {
 	rss, heap, goroutines, stack float64
+	conns                        []float64 // tickwire_publisher_connections, per URL
 }
 
 func scrape(urls []string) metrics {
 	var m metrics
 	c := http.Client{Timeout: 5 * time.Second}
 	for _, u := range urls {
+		m.conns = append(m.conns, 0)
 		resp, err := c.Get(u)
 		if err != nil {
 			continue
@@ -39,6 +41,8 @@ func scrape(urls []string) metrics {
 				m.goroutines += v
 			case "go_memstats_stack_inuse_bytes":
 				m.stack += v
+			case "tickwire_publisher_connections":
+				m.conns[len(m.conns)-1] = v
 			}
 		}
 		_ = resp.Body.Close()
