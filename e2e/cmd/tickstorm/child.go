@@ -79,6 +79,15 @@ func runChild(ctx context.Context, o options) error {
 	c := &counters{buckets: map[int]int64{}}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Tokens are minted before the storm: the storm measures the server.
+	toks := make([]string, o.clients)
+	for k := range toks {
+		tok, err := auth.Mint(o.secret, "storm-"+strconv.Itoa(o.first+k), 24*time.Hour, nil, time.Now())
+		if err != nil {
+			return fmt.Errorf("mint: %w", err)
+		}
+		toks[k] = tok
+	}
 	sleep(ctx, time.Until(t0))
 	sem := make(chan struct{}, o.inflight)
 	stormCtx, stormCancel := context.WithDeadline(ctx, t0.Add(o.storm))
@@ -92,7 +101,7 @@ func runChild(ctx context.Context, o options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ws, err := connect(stormCtx, o, i, c)
+			ws, err := connect(stormCtx, o, i, toks[i-o.first], c)
 			<-sem
 			if err != nil {
 				c.fail(err)
@@ -121,11 +130,7 @@ func runChild(ctx context.Context, o options) error {
 }
 
 // connect dials, reads the welcome, subscribes and waits for subscribed.
-func connect(ctx context.Context, o options, i int, c *counters) (*websocket.Conn, error) {
-	tok, err := auth.Mint(o.secret, "storm-"+strconv.Itoa(i), 24*time.Hour, nil, time.Now())
-	if err != nil {
-		return nil, fmt.Errorf("mint: %w", err)
-	}
+func connect(ctx context.Context, o options, i int, tok string, c *counters) (*websocket.Conn, error) {
 	nd := &net.Dialer{Timeout: o.storm}
 	if o.srcs > 0 { // 127.0.0.2 .. 127.0.0.(srcs+1): loopback only
 		nd.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+(i%o.srcs)))}
