@@ -6,7 +6,7 @@ BENCHTIME ?= 2s
 # staticcheck ships in honnef.co/go/tools; the proxy serves its module versions.
 STATICCHECK ?= v0.8.2
 
-.PHONY: all build run replay stdin test bench bench-e2e lint fmt-check staticcheck monitoring-check fuzz soak clean
+.PHONY: all build run replay stdin test bench bench-e2e bench-storm bench-scale lint fmt-check staticcheck monitoring-check fuzz soak clean
 
 all: build
 
@@ -61,6 +61,17 @@ bench:
 # PRESETS, DURATION, WARMUP and FLUSH are passed through.
 bench-e2e:
 	@scripts/bench-e2e.sh
+
+# Many users on one replica (15 000 connections in a 10 s storm), and the
+# scale run (1, 2, 4 replicas on a 3-master cluster behind nginx); figures
+# in BENCHMARKS.md and docs/scaling.md. Knobs: see the scripts' heads.
+bench-storm:
+	@scripts/ensure-deps.sh redis
+	scripts/bench-storm.sh
+
+bench-scale:
+	@scripts/ensure-deps.sh redis nginx
+	scripts/bench-scale.sh
 
 lint: fmt-check staticcheck
 	$(GO) vet $(MODULES)
