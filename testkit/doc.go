@@ -6,6 +6,7 @@
 //   - tape: one client's events per channel, checked for order as they come.
 //   - wsclient: a WebSocket protocol client with read deadlines.
 //   - golden: the events the replay fixture files must produce.
+//   - redisfix: a layout and a client of a test's Redis, and stream reads.
 //
 // The private Redis stays in shared/redistest.
 package testkit

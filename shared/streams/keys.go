@@ -61,7 +61,7 @@ func (l Layout) History(ch event.Channel) string {
 func (l Layout) Channels(shard int) string { return l.shardPrefix(shard) + "channels" }
 
 // WriterMark records the last event a collector wrote to a shard
-// ("epoch:seq"), so a retried write skips what is already there.
+// ("<generation>/<epoch>:<seq>", write.lua), so a retried write skips what is already there.
 func (l Layout) WriterMark(shard int) string { return l.shardPrefix(shard) + "writer" }
 
 // Replicas is the sorted set of publisher replicas and their heartbeats.
