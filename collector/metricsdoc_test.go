@@ -6,34 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/redistest"
+	"github.com/tickwire/tickwire/testkit/metricsdoc"
 )
-
-// documentedFamilies returns the metric names of docs/metrics.md's tables
-// that start with prefix.
-func documentedFamilies(t *testing.T, path, prefix string) []string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if name, ok := strings.CutPrefix(line, "| `"+prefix); ok {
-			name, _, _ = strings.Cut(name, "`")
-			out = append(out, prefix+name)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
 
 // A freshly started collector exposes every collector family of
 // docs/metrics.md, and none the page does not document. The replay source
@@ -70,27 +50,7 @@ func TestEveryMetricFamilyFromStart(t *testing.T) {
 		body = string(b)
 		return err
 	})
-	var got []string
-	for _, line := range strings.Split(body, "\n") {
-		if rest, ok := strings.CutPrefix(line, "# TYPE tickwire_collector_"); ok {
-			name, _, _ := strings.Cut(rest, " ")
-			got = append(got, "tickwire_collector_"+name)
-		}
-	}
-	doc := documentedFamilies(t, "../docs/metrics.md", "tickwire_collector_")
-	if len(doc) < 10 {
-		t.Fatalf("docs/metrics.md lists %d collector families; the table was not read", len(doc))
-	}
-	for _, name := range doc {
-		if !slices.Contains(got, name) {
-			t.Errorf("%s is documented but not exposed at start", name)
-		}
-	}
-	for _, name := range got {
-		if !slices.Contains(doc, name) {
-			t.Errorf("%s is exposed but not in docs/metrics.md", name)
-		}
-	}
+	metricsdoc.Check(t, body, "../docs/metrics.md", "tickwire_collector_", 10)
 	for _, series := range []string{
 		`tickwire_collector_derived_events_total{type="surge"}`,
 		`tickwire_collector_signals_suppressed_total{signal="new_low"}`,

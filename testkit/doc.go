@@ -7,6 +7,7 @@
 //   - wsclient: a WebSocket protocol client with read deadlines.
 //   - golden: the events the replay fixture files must produce.
 //   - redisfix: a layout and a client of a test's Redis, and stream reads.
+//   - metricsdoc: a process's /metrics against docs/metrics.md.
 //
 // The private Redis stays in shared/redistest.
 package testkit
