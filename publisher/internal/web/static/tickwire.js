@@ -267,22 +267,21 @@ export class TickwireError extends Error {
  * one subscribe, their own listeners, and a promise of the subscribed
  * frame (it is thenable). Events it gets: event, snapshot, gap (channels
  * of this subscription only), subscribed, error (this subscribe refused). */
-export class Subscription {
-  constructor(client, channels) {
-    this.client = client;
-    this.channels = channels;
-    this.active = true;
+// Emitter holds listeners by event type; the client and each subscription
+// are one.
+class Emitter {
+  constructor() {
     this._listeners = new Map();
-    this._ready = null;
   }
 
-  /** Adds a listener; returns a function that removes it. */
+  /** Adds a listener of type; returns a function that removes it. */
   on(type, fn) {
     if (!this._listeners.has(type)) this._listeners.set(type, new Set());
     this._listeners.get(type).add(fn);
     return () => this.off(type, fn);
   }
 
+  /** Removes a listener. */
   off(type, fn) {
     const set = this._listeners.get(type);
     if (set) set.delete(fn);
@@ -295,9 +294,20 @@ export class Subscription {
       try {
         fn(detail);
       } catch (err) {
+        // A failing listener must not break the protocol state.
         setTimeout(() => { throw err; });
       }
     }
+  }
+}
+
+export class Subscription extends Emitter {
+  constructor(client, channels) {
+    super();
+    this.client = client;
+    this.channels = channels;
+    this.active = true;
+    this._ready = null;
   }
 
   /** Reports whether this subscription covers channel ch. */
@@ -331,7 +341,7 @@ const MAX_FRAME = 60 * 1024; // under the server's 64 KiB limit
 /** TickwireClient is one logical connection to a tickwire publisher that
  * survives reconnects. It is not meant to be shared between tabs; every
  * method is called on the page's single JavaScript thread. */
-export class TickwireClient {
+export class TickwireClient extends Emitter {
   /**
    * @param {object} opts
    * @param {string} [opts.url] ws(s)://host/v1/stream; default from location
@@ -363,6 +373,7 @@ export class TickwireClient {
    * @param {function} [opts.EventSource] EventSource constructor (default: global)
    */
   constructor(opts = {}) {
+    super();
     this.urls = [].concat(opts.url || defaultUrl() || []);
     this.url = this.urls[0];
     this.transport = ['sse', 'websocket'].includes(opts.transport) ? opts.transport : 'auto';
@@ -389,7 +400,6 @@ export class TickwireClient {
     /** Counters: events delivered, duplicates dropped, connections opened. */
     this.stats = { events: 0, dropped: 0, connects: 0 };
 
-    this._listeners = new Map();
     this._patterns = new Map(); // pattern → {snapshot, throttleMs}
     this._subs = new Set(); // live Subscriptions
     this._lastIds = new Map(); // concrete channel → last id seen
@@ -402,34 +412,6 @@ export class TickwireClient {
     this._gen = 0; // generation of the current socket; stale callbacks are ignored
     this._timers = {};
     this._stopped = true;
-  }
-
-  // --- listeners ----------------------------------------------------------
-
-  /** Adds a listener of type; returns a function that removes it. */
-  on(type, fn) {
-    if (!this._listeners.has(type)) this._listeners.set(type, new Set());
-    this._listeners.get(type).add(fn);
-    return () => this.off(type, fn);
-  }
-
-  /** Removes a listener. */
-  off(type, fn) {
-    const set = this._listeners.get(type);
-    if (set) set.delete(fn);
-  }
-
-  _emit(type, detail) {
-    const set = this._listeners.get(type);
-    if (!set) return;
-    for (const fn of set) {
-      try {
-        fn(detail);
-      } catch (err) {
-        // A failing listener must not break the protocol state.
-        setTimeout(() => { throw err; });
-      }
-    }
   }
 
   // --- public API ---------------------------------------------------------
