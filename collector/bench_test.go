@@ -1,21 +1,14 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/tickwire/tickwire/collector/internal/batch"
-	"github.com/tickwire/tickwire/collector/internal/derive"
-	"github.com/tickwire/tickwire/collector/internal/pipeline"
 	"github.com/tickwire/tickwire/shared/config"
 	"github.com/tickwire/tickwire/shared/redistest"
 	"github.com/tickwire/tickwire/shared/streams"
@@ -117,28 +110,8 @@ func replayOnce(b *testing.B, env map[string]string) float64 {
 		b.Fatal(err)
 	}
 	defer client.Close()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg := prometheus.NewRegistry()
 	w := streams.NewWriter(client, layout, streams.WriterConfig{FeedLen: cfg.FeedLen, HistoryLen: cfg.HistoryLen, Retention: cfg.Retention})
-	m, err := batch.NewMetrics(reg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	bt, err := batch.New(w, batch.Config{FlushInterval: cfg.FlushInterval, MaxBatch: cfg.MaxBatch, Buffer: cfg.Buffer, FinalFlush: finalFlushTimeout}, log, m)
-	if err != nil {
-		b.Fatal(err)
-	}
-	stage, err := derive.New(cfg.deriveConfig(), pipeline.Encode(bt.Add, log), log, reg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	src, err := newSource(cfg, bt, log, reg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := pipeline.New(src, stage, bt).Run(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	m, _ := runPipeline(b, cfg, w, finalFlushTimeout)
 	if n := testutil.ToFloat64(m.Dropped); n != 0 {
 		b.Fatalf("%v events dropped", n)
 	}

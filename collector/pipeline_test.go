@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -78,28 +79,8 @@ func TestReplayNeverDrops(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg := prometheus.NewRegistry()
 	w := &flakyWriter{fails: 4} // backoff 50+100+200+400 ms
-	m, err := batch.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := batch.New(w, batch.Config{FlushInterval: cfg.FlushInterval, MaxBatch: cfg.MaxBatch, Buffer: cfg.Buffer}, log, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stage, err := derive.New(cfg.deriveConfig(), pipeline.Encode(b.Add, log), log, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := newSource(cfg, b, log, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pipeline.New(src, stage, b).Run(context.Background()); err != nil {
-		t.Fatalf("pipeline: %v", err)
-	}
+	m, _ := runPipeline(t, cfg, w, 0)
 	if n := testutil.ToFloat64(m.Dropped); n != 0 {
 		t.Errorf("%v events dropped", n)
 	}
@@ -145,28 +126,8 @@ func TestMaxSymbolsThroughPipeline(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg := prometheus.NewRegistry()
 	w := &flakyWriter{}
-	m, err := batch.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := batch.New(w, batch.Config{FlushInterval: cfg.FlushInterval, MaxBatch: cfg.MaxBatch, Buffer: cfg.Buffer}, log, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stage, err := derive.New(cfg.deriveConfig(), pipeline.Encode(b.Add, log), log, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := newSource(cfg, b, log, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pipeline.New(src, stage, b).Run(context.Background()); err != nil {
-		t.Fatalf("pipeline: %v", err)
-	}
+	_, reg := runPipeline(t, cfg, w, 0)
 	seen := map[string]bool{}
 	trades := 0
 	w.mu.Lock()
@@ -191,4 +152,33 @@ tickwire_collector_symbols_refused_total %d
 `, rows-rows*max/syms)), "tickwire_collector_symbols_refused_total"); err != nil {
 		t.Error(err)
 	}
+}
+
+// runPipeline runs cfg's source through derive and a batcher writing to w
+// until the source ends, and returns the batcher's metrics and the registry
+// of every stage's metrics.
+func runPipeline(tb testing.TB, cfg Config, w batch.Writer, finalFlush time.Duration) (*batch.Metrics, *prometheus.Registry) {
+	tb.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg := prometheus.NewRegistry()
+	m, err := batch.NewMetrics(reg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, err := batch.New(w, batch.Config{FlushInterval: cfg.FlushInterval, MaxBatch: cfg.MaxBatch, Buffer: cfg.Buffer, FinalFlush: finalFlush}, log, m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stage, err := derive.New(cfg.deriveConfig(), pipeline.Encode(b.Add, log), log, reg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	src, err := newSource(cfg, b, log, reg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := pipeline.New(src, stage, b).Run(context.Background()); err != nil {
+		tb.Fatalf("pipeline: %v", err)
+	}
+	return m, reg
 }
