@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"strings"
 
 	"github.com/tickwire/tickwire/shared/event"
 )
@@ -31,6 +32,11 @@ type Layout struct {
 func NewLayout(prefix string, shards int) (Layout, error) {
 	if prefix == "" {
 		return Layout{}, fmt.Errorf("stream prefix is empty")
+	}
+	if strings.ContainsAny(prefix, "{}") {
+		// Braces would be read as the Cluster hash tag instead of the
+		// shard's, and the lease's term key could not share its slot.
+		return Layout{}, fmt.Errorf("stream prefix %q: must not contain { or }", prefix)
 	}
 	if shards < 1 || shards > 1024 {
 		return Layout{}, fmt.Errorf("stream shards %d: want 1 to 1024", shards)
@@ -64,11 +70,24 @@ func (l Layout) Channels(shard int) string { return l.shardPrefix(shard) + "chan
 // ("<generation>/<epoch>:<seq>", write.lua), so a retried write skips what is already there.
 func (l Layout) WriterMark(shard int) string { return l.shardPrefix(shard) + "writer" }
 
+// Fence holds the highest lease term that wrote to a shard (write.lua): a
+// collector whose term is lower has lost the lease, and its writes are
+// refused. Kept in the shard's slot, so the fence holds on Redis Cluster.
+func (l Layout) Fence(shard int) string { return l.shardPrefix(shard) + "fence" }
+
 // Replicas is the sorted set of publisher replicas and their heartbeats.
 func (l Layout) Replicas() string { return l.Prefix + ":replicas" }
 
 // Leader is the lease of the active collector.
 func (l Layout) Leader() string { return l.Prefix + ":collector:leader" }
+
+// LeaderTerm counts the collector lease's terms: {<p>:collector:leader}:term.
+// Its hash tag is the lease key itself, so on Redis Cluster both live in
+// one slot and the lease script updates them together.
+func (l Layout) LeaderTerm() string { return TermKey(l.Leader()) }
+
+// TermKey is the term counter of the lease at key.
+func TermKey(lease string) string { return "{" + lease + "}:term" }
 
 // Feeds returns the feed key of every shard, in shard order.
 func (l Layout) Feeds() []string {

@@ -23,6 +23,8 @@ func TestNewLayout(t *testing.T) {
 		{"md", 0, false},
 		{"md", -1, false},
 		{"md", 1025, false},
+		{"m{d}", 1, false}, // a hash tag of its own
+		{"md}", 1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.prefix+"/"+strconv.Itoa(tt.shards), func(t *testing.T) {

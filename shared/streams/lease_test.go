@@ -23,11 +23,20 @@ func mustLease(t *testing.T, c redis.UniversalClient, holder string, ttl time.Du
 
 func acquire(t *testing.T, l *Lease) bool {
 	t.Helper()
-	ok, err := l.Acquire(t.Context())
+	ok, _ := acquireTerm(t, l, 0)
+	return ok
+}
+
+func acquireTerm(t *testing.T, l *Lease, least int64) (bool, int64) {
+	t.Helper()
+	ok, term, err := l.Acquire(t.Context(), least)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ok
+	if ok != (term > 0) {
+		t.Fatalf("Acquire = %v with term %d: a held lease has a term, only a held one", ok, term)
+	}
+	return ok, term
 }
 
 func holder(t *testing.T, l *Lease) string {
@@ -47,6 +56,9 @@ func TestNewLeaseRefuses(t *testing.T) {
 	}
 	if _, err := NewLease(c, "k", "a", time.Microsecond); err == nil {
 		t.Error("sub-millisecond ttl accepted")
+	}
+	if _, err := NewLease(c, "{k}", "a", time.Second); err == nil {
+		t.Error("key with a hash tag accepted")
 	}
 }
 
@@ -129,7 +141,7 @@ func TestLeaseRedisDown(t *testing.T) {
 	srv.Stop()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
-	if ok, err := l.Acquire(ctx); err == nil || ok {
+	if ok, _, err := l.Acquire(ctx, 0); err == nil || ok {
 		t.Errorf("Acquire with Redis down = %v, %v; want false and an error", ok, err)
 	}
 }
@@ -142,13 +154,49 @@ func TestLeaseCluster(t *testing.T) {
 	c := cl.Client()
 	a := mustLease(t, c, "a", time.Minute)
 	b := mustLease(t, c, "b", time.Minute)
-	if !acquire(t, a) || acquire(t, b) {
+	checkTerms(t, c, a, b)
+}
+
+// Each change of hands starts a higher term; renewals keep it; a least
+// argument above it starts a higher one; and a lost counter still yields a
+// term above every earlier one (the server's clock).
+func TestLeaseTerms(t *testing.T) {
+	f := newFixture(t)
+	checkTerms(t, f.c, mustLease(t, f.c, "a", time.Minute), mustLease(t, f.c, "b", time.Minute))
+}
+
+func checkTerms(t *testing.T, c redis.UniversalClient, a, b *Lease) {
+	t.Helper()
+	okA, t1 := acquireTerm(t, a, 0)
+	if okB, _ := acquireTerm(t, b, 0); !okA || okB {
 		t.Fatal("want a to hold the lease and b refused")
+	}
+	if _, again := acquireTerm(t, a, 0); again != t1 {
+		t.Errorf("renewal changed the term from %d to %d", t1, again)
 	}
 	if err := a.Release(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if !acquire(t, b) {
-		t.Fatal("b could not take the released lease")
+	ok, t2 := acquireTerm(t, b, 0)
+	if !ok || t2 <= t1 {
+		t.Fatalf("b after a's release: held %v, term %d; want held, above %d", ok, t2, t1)
+	}
+	if _, t3 := acquireTerm(t, b, t2+1000); t3 < t2+1000 {
+		t.Errorf("renewal with least %d gave term %d", t2+1000, t3)
+	}
+	// The counter lost (a failover that lost the last writes): the next
+	// term is still at least the server's clock.
+	if err := c.Del(t.Context(), TermKey(mustLayout(t, 1).Leader())).Err(); err != nil {
+		t.Fatal(err)
+	}
+	now, err := c.Time(t.Context()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Release(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, t4 := acquireTerm(t, a, 0); t4 < now.UnixMilli() {
+		t.Errorf("term after the counter was lost = %d, want at least the clock %d", t4, now.UnixMilli())
 	}
 }

@@ -37,10 +37,13 @@ import (
 // generation changes only when the mark is lost with the data: readers use
 // it to recognise a new feed (groups.go).
 //
-// Fencing: with a lease configured, the script first compares the lease's
-// holder with the writer's and refuses the chunk (ErrNotLeader) if they
-// differ, so a collector that lost its lease cannot write in the window
-// before it notices.
+// Fencing: a collector that lost its lease must not write in the window
+// before it notices. Two checks, both in the script, refuse its chunks
+// (ErrNotLeader): the lease's term (Fence, Lease.Acquire), on every Redis,
+// and, where the lease key shares the shard's server (not on Cluster), the
+// lease's holder. Each shard keeps the highest term that wrote to it
+// (<p>:{<s>}:fence); a chunk of a lower term is refused, and a new holder
+// raises every shard's fence before its first write.
 //
 //go:embed write.lua
 var writeLua string
@@ -70,9 +73,10 @@ type WriterConfig struct {
 	ByKind map[event.Kind]HistoryLimits
 	// Lease and Holder fence the writes: a chunk is written only while
 	// the string at Lease equals Holder (compared in the script). An empty
-	// Holder writes without a fence (a single collector). The lease key
-	// lies outside the shards' hash slots, so the fence needs a Redis that
-	// is not a Cluster; NewWriter drops it on a ClusterClient.
+	// Holder writes without this check (a single collector). The lease key
+	// lies outside the shards' hash slots, so the check needs a Redis that
+	// is not a Cluster; NewWriter drops it on a ClusterClient, where the
+	// term (Writer.Fence) fences alone.
 	Lease, Holder string
 	// MinReplicas, if above 0, makes a chunk count as written only once
 	// WAIT confirms that this many replicas have it (replicas.go); until
@@ -136,7 +140,8 @@ type Writer struct {
 	now    func() time.Time
 	epoch  string
 	seq    atomic.Uint64
-	busy   atomic.Bool // inside Write
+	term   atomic.Int64 // lease term the writes carry (Fence); 0: none
+	busy   atomic.Bool  // inside Write
 	// maintained holds when each history key last had its XTRIM MINID and
 	// PEXPIRE sent; owned by Write (one call at a time).
 	maintained map[string]time.Time
@@ -439,7 +444,7 @@ func (w *Writer) kindArgs(now time.Time) [event.NumKinds][3]any {
 // history limits per kind (kindArgs), and now decides which histories are
 // due their trim by age and expiry (a history not due gets "0" for both).
 func (w *Writer) scriptArgs(c chunk, lim [event.NumKinds][3]any, now time.Time) ([]string, []any) {
-	keys := []string{w.layout.Feed(c.shard), w.layout.Channels(c.shard), w.layout.WriterMark(c.shard)}
+	keys := []string{w.layout.Feed(c.shard), w.layout.Channels(c.shard), w.layout.WriterMark(c.shard), w.layout.Fence(c.shard)}
 	index := make(map[event.Channel]int)
 	var limits []any
 	evArgs := make([]any, 0, 5*len(c.events))
@@ -461,8 +466,12 @@ func (w *Writer) scriptArgs(c chunk, lim [event.NumKinds][3]any, now time.Time) 
 	}
 	// A new mark's generation: unique, as the epoch is and seq only grows.
 	gen := w.epoch + "." + strconv.FormatUint(c.events[0].Seq, 10)
-	args := make([]any, 0, 5+len(limits)+len(evArgs))
-	args = append(args, w.cfg.FeedLen, w.epoch, w.cfg.Holder, gen, len(index))
+	term := ""
+	if t := w.term.Load(); t > 0 {
+		term = strconv.FormatInt(t, 10)
+	}
+	args := make([]any, 0, 6+len(limits)+len(evArgs))
+	args = append(args, w.cfg.FeedLen, w.epoch, w.cfg.Holder, term, gen, len(index))
 	args = append(args, limits...)
 	args = append(args, evArgs...)
 	if w.cfg.Holder != "" {

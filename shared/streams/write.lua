@@ -3,26 +3,35 @@
 -- age (limits per history key: they depend on the channel's kind), let
 -- quiet histories expire, and record the channels. See write.go.
 --
--- KEYS: feed, channel set, writer mark, the h history keys of the chunk,
---   then the collector lease when the write is fenced (ARGV[3] not empty).
--- ARGV: feed MAXLEN, epoch, lease holder ("": no fence), generation for a
---   new mark, h; then per history key (in KEYS order): its MAXLEN, MINID
---   ("0": none) and TTL in ms ("0": none), both "0" when that history is
---   not due its maintenance (write.go paces it); then per event: index into KEYS
---   of its history, seq, ch, ts, data.
+-- KEYS: feed, channel set, writer mark, fence, the h history keys of the
+--   chunk, then the collector lease when the holder is compared (ARGV[3]
+--   not empty).
+-- ARGV: feed MAXLEN, epoch, lease holder ("": not compared), lease term
+--   ("": no fence), generation for a new mark, h; then per history key (in
+--   KEYS order): its MAXLEN, MINID ("0": none) and TTL in ms ("0": none),
+--   both "0" when that history is not due its maintenance (write.go paces
+--   it); then per event: index into KEYS of its history, seq, ch, ts, data.
 -- Returns {n, last id, skipped} with n the events written, or {-1} when the
 -- caller does not hold the lease. skipped lists channel, error pairs of
 -- histories that refused their XADD (a key of another type).
-local feed, chans, mark = KEYS[1], KEYS[2], KEYS[3]
-local feedLen, epoch, holder, gen = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local h = tonumber(ARGV[5])
-local first = 6 + 3 * h
+local feed, chans, mark, fence = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local feedLen, epoch, holder, term, gen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local h = tonumber(ARGV[6])
+local first = 7 + 3 * h
 -- limit returns the j-th limit (0: MAXLEN, 1: MINID, 2: TTL) of KEYS[k].
-local function limit(k, j) return ARGV[6 + 3 * (k - 4) + j] end
+local function limit(k, j) return ARGV[7 + 3 * (k - 5) + j] end
 
--- Fence: a collector that lost its lease writes nothing.
+-- Fence: a collector that lost its lease writes nothing. The holder is
+-- compared where the lease shares the server (not on Cluster); the term
+-- everywhere: the shard's fence keeps the highest term that wrote to it,
+-- and a lower one is a holder from before.
 if holder ~= '' and redis.call('GET', KEYS[#KEYS]) ~= holder then
   return {-1}
+end
+if term ~= '' then
+  local f = redis.call('GET', fence)
+  if f and tonumber(f) > tonumber(term) then return {-1} end
+  if f ~= term then redis.call('SET', fence, term) end
 end
 
 -- The mark is "<generation>/<epoch>:<seq>". The generation names this

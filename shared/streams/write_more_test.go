@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tickwire/tickwire/shared/poll"
+	"github.com/tickwire/tickwire/shared/redistest"
 )
 
 // A history key of another type (written by hand) refuses its channel's
@@ -244,5 +245,72 @@ func TestJanitorRun(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v", err)
+	}
+}
+
+// The lease's term fences the writes on every Redis, Cluster included:
+// once a later term has raised the shards' fences, a writer of an earlier
+// term is refused on every shard, even those the later writer has not
+// written to yet, and its Fence reports the stale term.
+func TestWriteFencedByTerm(t *testing.T) {
+	t.Run("single", func(t *testing.T) {
+		f := newFixture(t)
+		checkTermFence(t, f.c, mustLayout(t, 3))
+	})
+	t.Run("cluster", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("starts a cluster")
+		}
+		cl := redistest.StartCluster(t, 3)
+		checkTermFence(t, cl.Client(), mustLayout(t, 4))
+	})
+}
+
+func checkTermFence(t *testing.T, c redis.UniversalClient, l Layout) {
+	t.Helper()
+	// A lease configured as the collector does: on a Cluster the holder
+	// check is dropped and the term fences alone.
+	cfg := WriterConfig{FeedLen: 1000, HistoryLen: 1000}
+	if _, cluster := c.(*redis.ClusterClient); cluster {
+		cfg.Lease, cfg.Holder = l.Leader(), "me"
+	}
+	old, cur := NewWriter(c, l, cfg), NewWriter(c, l, cfg)
+	syms := symbolsCoveringShards(t, l, 1)
+	write := func(w *Writer, seq int) (Result, error) {
+		var evs []Pending
+		for _, s := range syms {
+			evs = append(evs, trade(t, s, seq))
+		}
+		return w.Write(t.Context(), evs)
+	}
+	if err := old.Fence(t.Context(), 5); err != nil {
+		t.Fatalf("Fence(5) on fresh shards: %v", err)
+	}
+	if res, err := write(old, 1); err != nil || res.Written != len(syms) {
+		t.Fatalf("term 5 alone: %+v, %v; want all written", res, err)
+	}
+	if err := cur.Fence(t.Context(), 6); err != nil {
+		t.Fatalf("Fence(6): %v", err)
+	}
+	res, err := write(old, 2)
+	if !errors.Is(err, ErrNotLeader) || res.Written != 0 || len(res.Unwritten) != len(syms) {
+		t.Errorf("term 5 after term 6 fenced: %+v, %v; want all refused with ErrNotLeader", res, err)
+	}
+	if res, err := write(cur, 3); err != nil || res.Written != len(syms) {
+		t.Errorf("term 6: %+v, %v; want all written", res, err)
+	}
+	var stale *StaleTermError
+	if err := old.Fence(t.Context(), 5); !errors.As(err, &stale) || stale.Fence != 6 || !errors.Is(err, ErrNotLeader) {
+		t.Errorf("Fence(5) after 6 = %v, want a StaleTermError with fence 6", err)
+	}
+	var total int64
+	for s := range l.Shards {
+		total += c.XLen(t.Context(), l.Feed(s)).Val()
+		if f := c.Get(t.Context(), l.Fence(s)).Val(); f != "6" {
+			t.Errorf("shard %d fence = %q, want 6", s, f)
+		}
+	}
+	if total != int64(2*len(syms)) {
+		t.Errorf("feeds hold %d events, want %d (terms 5 then 6)", total, 2*len(syms))
 	}
 }

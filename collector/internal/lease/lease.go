@@ -59,14 +59,27 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
+// Fencer is the writer behind a Keeper (streams.Writer): it writes the
+// batches, and Fence makes them carry a lease term, refused by Redis once
+// a later term has written (streams.Writer.Fence).
+type Fencer interface {
+	batch.Writer
+	Fence(ctx context.Context, term int64) error
+}
+
 // Keeper keeps the collector's lease: Run renews it every TTL/3, and Write
 // (the batcher's Writer) writes only while the lease was renewed less than
-// TTL*2/3 ago. Write and Run may run concurrently.
+// TTL*2/3 ago. Each new term of the lease is fenced (Fencer) before the
+// first write under it. Write and Run may run concurrently.
 type Keeper struct {
 	lease *streams.Lease
-	w     batch.Writer
+	w     Fencer
 	log   *slog.Logger
 	m     *Metrics
+
+	// Owned by the renewing goroutine (Start, then Run).
+	fenced int64 // the term the writer's fences were raised to
+	least  int64 // the least term to ask for: above a fence found higher
 
 	mu      sync.Mutex
 	held    bool      // the last renewal answered that we hold the lease
@@ -77,7 +90,7 @@ type Keeper struct {
 }
 
 // New returns a Keeper of lease that passes the writes it allows to w.
-func New(lease *streams.Lease, w batch.Writer, log *slog.Logger, m *Metrics) *Keeper {
+func New(lease *streams.Lease, w Fencer, log *slog.Logger, m *Metrics) *Keeper {
 	return &Keeper{lease: lease, w: w, log: log.With("component", "lease"), m: m}
 }
 
@@ -109,7 +122,7 @@ func (l *Keeper) Run(ctx context.Context) error {
 func (l *Keeper) renew(ctx context.Context, timeout time.Duration) {
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, timeout)
-	held, err := l.lease.Acquire(rctx)
+	held, err := l.acquire(rctx)
 	cancel()
 	l.mu.Lock()
 	l.held, l.err, l.started = held, err, true
@@ -129,6 +142,33 @@ func (l *Keeper) renew(ctx context.Context, timeout time.Duration) {
 	if changed {
 		l.logMode(ctx, mode, err, timeout)
 	}
+}
+
+// acquire acquires or extends the lease and, when that starts a term,
+// fences it. A term found behind a shard's fence (its counter was lost,
+// or a clock ran ahead) is replaced at once by one above the fence: the
+// lease says this collector holds it, so the fence's writer does not. An
+// error leaves the lease state unknown, so no batch is written unfenced.
+func (l *Keeper) acquire(ctx context.Context) (bool, error) {
+	for range 2 {
+		held, term, err := l.lease.Acquire(ctx, l.least)
+		if err != nil || !held || term == l.fenced {
+			return held, err
+		}
+		err = l.w.Fence(ctx, term)
+		var stale *streams.StaleTermError
+		if errors.As(err, &stale) {
+			l.log.Warn("lease term behind a shard's fence; starting a higher one", "term", term, "fence", stale.Fence)
+			l.least = stale.Fence + 1
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("fence lease term %d: %w", term, err)
+		}
+		l.fenced = term
+		return true, nil
+	}
+	return false, errors.New("lease term still behind a shard's fence")
 }
 
 // logMode logs a change of mode; timeout bounds the look-up of the

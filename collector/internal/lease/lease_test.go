@@ -3,12 +3,15 @@ package lease
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/tickwire/tickwire/shared/event"
@@ -25,6 +28,8 @@ func (w *nopWriter) Write(_ context.Context, evs []streams.Pending) (streams.Res
 	w.n += len(evs)
 	return streams.Result{Written: len(evs)}, nil
 }
+
+func (w *nopWriter) Fence(context.Context, int64) error { return nil }
 
 // TestKeeperWrite checks each mode of the lease-gated writer.
 func TestKeeperWrite(t *testing.T) {
@@ -76,5 +81,106 @@ func TestKeeperWrite(t *testing.T) {
 	a.renew(ctx, time.Second)
 	if un, err := write(a); !errors.Is(err, ErrUnknown) || len(un) != 2 {
 		t.Errorf("redis down: %d unwritten, %v; want 2 and ErrUnknown", len(un), err)
+	}
+}
+
+func newKeeper(t *testing.T, c redis.UniversalClient, layout streams.Layout, holder string) (*Keeper, *Metrics) {
+	t.Helper()
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := streams.NewLease(c, layout.Leader(), holder, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := streams.NewWriter(c, layout, streams.WriterConfig{FeedLen: 1000, HistoryLen: 1000, Lease: layout.Leader(), Holder: holder})
+	return New(ls, w, slog.New(slog.NewTextHandler(io.Discard, nil)), m), m
+}
+
+func trades(t *testing.T, n int) []streams.Pending {
+	t.Helper()
+	var evs []event.Event
+	for i := range n {
+		ch, err := event.ParseChannel(fmt.Sprintf("trade:S%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, event.Event{Channel: ch, TS: int64(i + 1), Data: []byte(`{"price":1}`)})
+	}
+	return streams.PendingOf(evs)
+}
+
+// On Redis Cluster the lease key is in another slot than the shards, so
+// only the term fences: a collector whose lease was lost while it paused
+// still believes it is active, and its writes must be refused as soon as
+// its successor has taken the lease, before the successor writes.
+func TestKeeperFencedOnCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	cl := redistest.StartCluster(t, 3)
+	c := cl.Client()
+	layout, err := streams.NewLayout("w", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, am := newKeeper(t, c, layout, "a")
+	b, _ := newKeeper(t, c, layout, "b")
+	a.renew(t.Context(), 5*time.Second)
+	if res, err := a.Write(t.Context(), trades(t, 8)); err != nil || res.Written != 8 {
+		t.Fatalf("a active: %+v, %v; want all written", res, err)
+	}
+	// a's lease expires while a is paused; b takes it.
+	if err := c.Del(t.Context(), layout.Leader()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	b.renew(t.Context(), 5*time.Second)
+	if b.mode(time.Now()) != modeActive || a.mode(time.Now()) != modeActive {
+		t.Fatal("want both a (not renewed yet) and b to believe they are active")
+	}
+	res, err := a.Write(t.Context(), trades(t, 8))
+	if !errors.Is(err, streams.ErrNotLeader) || res.Written != 0 {
+		t.Errorf("a after b took over: %+v, %v; want all refused with ErrNotLeader", res, err)
+	}
+	if n := testutil.ToFloat64(am.Discarded); n != 8 {
+		t.Errorf("a discarded %v events, want 8", n)
+	}
+	if res, err := b.Write(t.Context(), trades(t, 8)); err != nil || res.Written != 8 {
+		t.Errorf("b: %+v, %v; want all written", res, err)
+	}
+	var total int64
+	for s := range layout.Shards {
+		total += c.XLen(t.Context(), layout.Feed(s)).Val()
+	}
+	if total != 16 {
+		t.Errorf("feeds hold %d events, want 16 (a's first batch and b's)", total)
+	}
+}
+
+// A term counter lost while the shards' fences survived (a failover of the
+// lease's slot only) would leave the new holder behind the fences, every
+// write refused. The keeper starts a term above the fence instead.
+func TestKeeperTermBehindFence(t *testing.T) {
+	srv := redistest.Start(t)
+	c := srv.Client()
+	layout, err := streams.NewLayout("w", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead := time.Now().Add(time.Hour).UnixMilli()
+	for s := range layout.Shards {
+		if err := c.Set(t.Context(), layout.Fence(s), ahead, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k, _ := newKeeper(t, c, layout, "a")
+	k.renew(t.Context(), 5*time.Second)
+	if res, err := k.Write(t.Context(), trades(t, 4)); err != nil || res.Written != 4 {
+		t.Fatalf("write after a fence ahead: %+v, %v; want all written", res, err)
+	}
+	term, err := c.Get(t.Context(), layout.LeaderTerm()).Int64()
+	if err != nil || term <= ahead {
+		t.Errorf("term = %d, %v; want above the fence %d", term, err, ahead)
 	}
 }

@@ -56,7 +56,7 @@ func newDeployment(t *testing.T, shards int) *deployment {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := lease.Acquire(context.Background()); !ok || err != nil {
+	if ok, _, err := lease.Acquire(context.Background(), 0); !ok || err != nil {
 		t.Fatalf("lease: %v %v", ok, err)
 	}
 	return d
