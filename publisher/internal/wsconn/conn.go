@@ -2,9 +2,11 @@
 // authentication, subscriptions with snapshot and resume, the bounded
 // outbound queue and its writer, heartbeats and limits.
 //
-// Each connection runs two goroutines: Serve's caller reads client frames,
-// and a writer it starts drains the queue, one events frame per write. Serve
-// returns only after both have stopped.
+// Each connection runs one goroutine for good: Serve's caller reads client
+// frames. A writer goroutine runs while there is something to write (lazy.go,
+// writer.go), and each client frame is handled on a short-lived goroutine
+// of its own that the reader waits for (aside), so that an idle connection
+// holds one small stack. Serve returns only after all have stopped.
 package wsconn
 
 import (
@@ -106,7 +108,7 @@ type Conn struct {
 	pos    *positions      // an event stream's resume position (sse.go); nil on a WebSocket
 	resume []event.ID      // an event stream's Last-Event-ID, for its subscribe
 	q      *queue
-	log    *slog.Logger
+	user   string // the subject, once authenticated; set before anything is queued
 
 	ident    auth.Identity
 	authed   bool
@@ -129,6 +131,10 @@ type Conn struct {
 	// reads, which may be read not before notBefore.
 	prepaid   bool
 	notBefore time.Time
+	// Owned by whichever writer goroutine runs: when it last wrote, and
+	// the time between its last two writes (writer.go: busy).
+	lastWrite time.Time
+	gap       time.Duration
 
 	readerDone chan struct{}
 	stats      connStats // for the close line and the writer check (observe.go)
@@ -142,7 +148,6 @@ func New(d *Deps, ws *websocket.Conn, ident *auth.Identity) *Conn {
 		ws:         ws,
 		out:        wsWire{ws},
 		q:          newQueue(d.Config.QueueEvents, d.Config.QueueBytes),
-		log:        d.Log,
 		subs:       make(map[event.Channel]struct{}),
 		limiter:    rate.NewLimiter(rate.Limit(d.Config.RateLimit), d.Config.RateBurst),
 		readerDone: make(chan struct{}),
@@ -221,7 +226,7 @@ func (c *Conn) Serve(ctx context.Context, preAuthed bool) {
 	c.pinger = time.AfterFunc(c.d.Config.Heartbeat, c.ping)
 
 	if preAuthed {
-		c.admit(c.ident, "")
+		c.aside(func() { c.admit(c.ident, "") })
 	}
 	c.readLoop()
 	close(c.readerDone)
@@ -282,16 +287,38 @@ func (c *Conn) readLoop() {
 		if c.authed {
 			_ = c.ws.SetReadDeadline(time.Now().Add(2 * hb))
 		}
-		c.d.Metrics.FramesIn.Inc()
-		if !c.allow() {
-			continue
-		}
-		if mt != websocket.TextMessage {
-			c.violation("", "binary frames are not accepted: send JSON text frames")
-			continue
-		}
-		c.handle(data)
+		c.aside(func() { c.frame(mt, data) })
 	}
+}
+
+// frame handles one client frame of type mt.
+func (c *Conn) frame(mt int, data []byte) {
+	c.d.Metrics.FramesIn.Inc()
+	if !c.allow() {
+		return
+	}
+	if mt != websocket.TextMessage {
+		c.violation("", "binary frames are not accepted: send JSON text frames")
+		return
+	}
+	c.handle(data)
+}
+
+// aside runs f, a part of the reader's work, on a goroutine of its own and
+// waits for it. The reader's stack is what an idle connection keeps:
+// handling a frame (JSON, history reads for a subscribe) needs a deep
+// stack, and a stack that grew stays grown until a GC finds it mostly
+// unused, which a goroutine blocked in a read rarely is (under a quarter).
+// The short-lived goroutine takes that depth and frees it when it ends.
+// The reader waits: frames are handled one at a time and in order, and f
+// may use what the reader owns.
+func (c *Conn) aside(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	<-done
 }
 
 // readFailed decides what a read error means. A timeout before auth is
@@ -311,7 +338,7 @@ func (c *Conn) readFailed(err error) {
 		c.closeWith(CloseTooBig, "frame too big")
 		return
 	}
-	c.log.Debug("connection read ended", "err", err)
+	c.logger().Debug("connection read ended", "err", err)
 }
 
 // allow applies the frame rate limit: frames over it are dropped, with at

@@ -92,7 +92,7 @@ func (c *Conn) admit(ident auth.Identity, id string) {
 		}
 		// Set once, before anything is queued: the writer and the ping
 		// timer read it. A renewal keeps the subject.
-		c.log = c.d.Log.With("user", ident.Subject)
+		c.user = ident.Subject
 	}
 	c.ident = ident
 	c.armExpiry(ident.Expires.Add(c.d.Config.Leeway))
@@ -242,7 +242,7 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 		c.d.Hub.Unsubscribe(c, fresh)
 		c.q.setPace(fresh, 0)
 		c.q.abandon(held)
-		c.log.Warn("subscribe failed: history unavailable", "err", err)
+		c.logger().Warn("subscribe failed: history unavailable", "err", err)
 		c.sendError(f.ID, CodeInternal, "history is unavailable right now; retry the subscribe")
 		return
 	}

@@ -8,7 +8,7 @@ import (
 
 // lazyWriter runs a connection's writer goroutine only while there is
 // something to write, and a little after (linger): an idle connection
-// costs one goroutine, not two. Its lifecycle: kick starts the goroutine
+// costs one goroutine, not two, and holds no writer stack or timer. Its lifecycle: kick starts the goroutine
 // unless one runs (and wakes one that waits); the goroutine waits with
 // wait, gives up its role with retire; stop forbids new starts and waits
 // for the running one. Safe for concurrent use; kick never blocks.
@@ -73,6 +73,7 @@ func (w *lazyWriter) wait(d time.Duration) bool {
 // running false and started a writer, or left the work for this re-check
 // of pending.
 func (w *lazyWriter) retire(pending func() bool) bool {
+	w.timer = nil // an idle connection keeps no timer; before the Store: the next writer owns the field
 	w.running.Store(false)
 	return pending() && w.running.CompareAndSwap(false, true)
 }

@@ -2,6 +2,7 @@ package wsconn
 
 import (
 	"errors"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -109,7 +110,7 @@ func (c *Conn) stalledWriter() bool {
 		return false
 	}
 	c.d.Metrics.Stalls.Inc()
-	c.log.Warn("writer made no progress for a heartbeat with events queued; closing", "remote", c.out.remote(), "heartbeat", c.d.Config.Heartbeat)
+	c.logger().Warn("writer made no progress for a heartbeat with events queued; closing", "remote", c.out.remote(), "heartbeat", c.d.Config.Heartbeat)
 	c.closeWith(closeGone, "writer stalled")
 	c.out.close()
 	return true
@@ -137,4 +138,14 @@ func initMetrics(m *Metrics, reg prometheus.Registerer) {
 		CloseUnauthorized, CloseSlowConsumer, CloseTooManyConns, CloseRateLimited} {
 		m.Closes.WithLabelValues(code.String())
 	}
+}
+
+// logger is the connection's logger: with the user once authenticated.
+// Built when a line is logged, not kept: most connections log nothing
+// between their open and close lines.
+func (c *Conn) logger() *slog.Logger {
+	if c.user == "" {
+		return c.d.Log
+	}
+	return c.d.Log.With("user", c.user)
 }

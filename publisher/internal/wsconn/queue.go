@@ -510,3 +510,12 @@ func (q *queue) recycle(items []item) {
 	}
 	q.mu.Unlock()
 }
+
+// release drops the spare slice: the writer's goroutine ends, and an idle
+// connection keeps no slice sized for its last burst. (A writer started
+// meanwhile at worst allocates one again.)
+func (q *queue) release() {
+	q.mu.Lock()
+	q.spare = nil
+	q.mu.Unlock()
+}

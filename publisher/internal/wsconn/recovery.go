@@ -104,7 +104,7 @@ func (c *Conn) fill() time.Duration {
 	ctx, cancel := context.WithTimeout(context.Background(), historyTimeout)
 	defer cancel()
 	if err := c.readPage(ctx, p); err != nil {
-		c.log.Warn("history read failed during a recovery", "err", err)
+		c.logger().Warn("history read failed during a recovery", "err", err)
 		c.q.close(CloseGoingAway, "history unavailable: reconnect and resume with since")
 	}
 	return 0

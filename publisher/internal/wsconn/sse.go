@@ -191,7 +191,7 @@ func NewStream(d *Deps, w http.ResponseWriter, remote string, ident auth.Identit
 	c := &Conn{
 		d: d, pos: pos, ident: ident, authed: true, userHeld: true,
 		q:          newQueue(d.Config.QueueEvents, d.Config.QueueBytes),
-		log:        d.Log.With("user", ident.Subject),
+		user:       ident.Subject,
 		subs:       make(map[event.Channel]struct{}),
 		readerDone: make(chan struct{}),
 	}
@@ -217,7 +217,7 @@ func (c *Conn) ServeStream(ctx context.Context, reqDone <-chan struct{}, req Str
 		copy(c.pos.ids, req.Resume)
 		c.q.floor, c.q.shardOf = req.Resume, c.d.History.Shard
 	} else if err := c.startAtTops(); err != nil {
-		c.log.Warn("event stream: feed heads unavailable", "err", err)
+		c.logger().Warn("event stream: feed heads unavailable", "err", err)
 		c.sendError("", CodeInternal, "history is unavailable right now; reconnect")
 		c.closeWith(CloseGoingAway, "history unavailable")
 	}

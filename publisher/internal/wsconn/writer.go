@@ -5,15 +5,20 @@ import (
 	"time"
 )
 
-// idleLinger is how long a writer with nothing to write waits for more
-// before its goroutine ends; under load it never ends.
-const idleLinger = 2 * time.Second
+// busyGap decides whether the writer's goroutine stays after a write that
+// emptied the queue: only when the previous write was less than busyGap
+// before, and then for at most busyGap. A connection that receives a frame
+// now and then (a quiet channel, a few events a second) keeps no writer
+// goroutine, stack or frame buffer between its frames; one that receives
+// many frames a second keeps its writer and does not pay a goroutine start
+// per frame.
+const busyGap = 50 * time.Millisecond
 
 // writeLoop is the connection's only writer of data frames, run by its
 // lazyWriter. It reads history pages of recoveries as the queue has room,
 // writes all that is queued (consecutive events as one events frame), and
 // ends after writing a close frame, failing to write, or finding nothing
-// to do for idleLinger.
+// to do (at once, or after busyGap when frames come fast).
 func (c *Conn) writeLoop() {
 	var buf []byte
 	for {
@@ -26,9 +31,11 @@ func (c *Conn) writeLoop() {
 				continue
 			case c.q.pending():
 				continue
-			case c.w.wait(idleLinger):
+			case c.busy() && c.w.wait(busyGap):
 				continue
-			case c.w.retire(c.q.pending):
+			}
+			c.q.release()
+			if c.w.retire(c.q.pending) {
 				continue
 			}
 			return
@@ -104,7 +111,15 @@ func (c *Conn) writeItems(items []item, buf []byte) ([]byte, error) {
 func (c *Conn) write(b []byte) error {
 	err := c.out.writeFrame(b)
 	c.stats.writes.Add(1)
+	now := time.Now()
+	c.gap, c.lastWrite = now.Sub(c.lastWrite), now
 	return err
+}
+
+// busy reports whether frames come fast: the last two writes were less
+// than busyGap apart, and the last one was less than busyGap ago.
+func (c *Conn) busy() bool {
+	return c.gap < busyGap && time.Since(c.lastWrite) < busyGap
 }
 
 // errAborted stops a write of a connection closed as a slow consumer.
@@ -122,7 +137,7 @@ func (c *Conn) finish(code CloseCode, text string) {
 		// The close frame queues behind the data the client did not read;
 		// it gets a short try, then the connection is dropped.
 		wait = closeGrace
-		c.log.Info("closing slow consumer")
+		c.logger().Info("closing slow consumer")
 	}
 	if err := c.out.closeFrame(code, text, time.Now().Add(wait)); err != nil {
 		c.writeFailed(err)
@@ -139,7 +154,7 @@ func (c *Conn) finish(code CloseCode, text string) {
 
 // writeFailed ends a connection whose client cannot be written to.
 func (c *Conn) writeFailed(err error) {
-	c.log.Debug("connection write failed", "err", err)
+	c.logger().Debug("connection write failed", "err", err)
 	c.out.close()
 }
 
