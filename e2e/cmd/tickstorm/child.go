@@ -118,6 +118,7 @@ func runChild(ctx context.Context, o options) error {
 		time.AfterFunc(o.storm, stop)
 	}
 	sem := make(chan struct{}, o.inflight)
+	dialers := newDialers(o)
 	stormCtx, stormCancel := context.WithDeadline(ctx, t0.Add(o.storm))
 	defer stormCancel()
 	for i := o.first; i < o.first+o.clients && ctx.Err() == nil; i++ {
@@ -129,7 +130,7 @@ func runChild(ctx context.Context, o options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ws, err := connect(stormCtx, o, i, toks[i-o.first], c)
+			ws, err := connect(stormCtx, o, dialers[i%len(dialers)], i, toks[i-o.first], c)
 			<-sem
 			if err != nil {
 				c.fail(err)
@@ -157,13 +158,26 @@ func runChild(ctx context.Context, o options) error {
 	return nil
 }
 
-// connect dials, reads the welcome, subscribes and waits for subscribed.
-func connect(ctx context.Context, o options, i int, tok string, c *counters) (*websocket.Conn, error) {
-	nd := &net.Dialer{Timeout: o.storm}
-	if o.srcs > 0 { // 127.0.0.2 .. 127.0.0.(srcs+1): loopback only
-		nd.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+(i%o.srcs)))}
+// newDialers returns one dialer per loopback source address (one in all
+// when srcs is 0). A websocket.Dialer is safe for concurrent use, so the
+// clients share them rather than build one each.
+func newDialers(o options) []*websocket.Dialer {
+	ds := make([]*websocket.Dialer, max(1, o.srcs))
+	for k := range ds {
+		nd := &net.Dialer{Timeout: o.storm}
+		if o.srcs > 0 { // 127.0.0.2 .. 127.0.0.(srcs+1): loopback only
+			nd.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+k))}
+		}
+		// The write buffer comes from a pool while a frame is written: a
+		// held client writes nothing after its subscribe.
+		ds[k] = &websocket.Dialer{NetDialContext: nd.DialContext, HandshakeTimeout: o.storm,
+			ReadBufferSize: 2048, WriteBufferSize: 512, WriteBufferPool: &sync.Pool{}}
 	}
-	d := websocket.Dialer{NetDialContext: nd.DialContext, HandshakeTimeout: o.storm, ReadBufferSize: 2048, WriteBufferSize: 512}
+	return ds
+}
+
+// connect dials, reads the welcome, subscribes and waits for subscribed.
+func connect(ctx context.Context, o options, d *websocket.Dialer, i int, tok string, c *counters) (*websocket.Conn, error) {
 	ws, _, err := d.DialContext(ctx, o.urls[i%len(o.urls)]+"?access_token="+tok, nil)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
@@ -218,8 +232,9 @@ func read(ctx context.Context, ws *websocket.Conn, c *counters) {
 	defer stop()
 	defer ws.Close()
 	lat := make([]time.Duration, 0, 64)
+	var buf bytes.Buffer // reused: one frame at a time, no allocation per frame
 	for {
-		_, data, err := ws.ReadMessage()
+		data, err := readFrame(ws, &buf)
 		if err != nil {
 			if ctx.Err() == nil {
 				var ce *websocket.CloseError
@@ -253,6 +268,20 @@ func read(ctx context.Context, ws *websocket.Conn, c *counters) {
 		c.frames.Add(1)
 		c.record(lat)
 	}
+}
+
+// readFrame reads the next message into buf, which it reuses: the bytes
+// returned are valid until the next call.
+func readFrame(ws *websocket.Conn, buf *bytes.Buffer) ([]byte, error) {
+	_, r, err := ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // profileCPU starts a CPU profile into file; stop ends it.
