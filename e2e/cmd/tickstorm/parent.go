@@ -64,9 +64,9 @@ func runParent(ctx context.Context, o options) error {
 	groups := parseCPU(o.cpu)
 	groups = append(groups, cpuGroup{name: "tickstorm", pids: loadPids})
 	sleep(ctx, time.Until(t0))
-	cpuStorm0 := sampleCPU(groups)
+	cpuStorm0, sysStorm0 := sampleCPU(groups), sampleSysCPU(groups)
 	sleep(ctx, time.Until(t0.Add(o.storm)))
-	cpuStorm1 := sampleCPU(groups)
+	cpuStorm1, sysStorm1 := sampleCPU(groups), sampleSysCPU(groups)
 	sleep(ctx, time.Until(t0.Add(o.storm+o.warmup)))
 	cpuRun0, at0 := sampleCPU(groups), time.Now()
 	results := make([]result, 0, len(outs))
@@ -92,6 +92,7 @@ func runParent(ctx context.Context, o options) error {
 	}
 	report(o, t0, results, before, held, afterGC)
 	reportCPU(groups, cpuStorm0, cpuStorm1, o.storm.Seconds(), "storm")
+	reportSys(groups, cpuStorm0, cpuStorm1, sysStorm0, sysStorm1, "storm")
 	reportCPU(groups, cpuRun0, cpuRun1, at1.Sub(at0).Seconds(), "run")
 	if ev := events(results); ev > 0 {
 		total := 0.0
