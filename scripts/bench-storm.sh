@@ -14,6 +14,9 @@ cd "$(dirname "$0")/.."
 CLIENTS=${CLIENTS:-15000}; PROCS=${PROCS:-2}; PER=${PER:-3}; STORM=${STORM:-10s}
 RATE=${RATE:-50}; FLUSH=${FLUSH:-0}; WARMUP=${WARMUP:-3s}; DURATION=${DURATION:-20s}
 PROFILE=${PROFILE:-}   # a file name: save the publisher's heap profile there
+TICKSTORM=${TICKSTORM:-bin/tickstorm} # another build of the load tool, for A/B runs
+CPUPROFILE=${CPUPROFILE:-} # a file name: the publisher's CPU profile of the storm goes there,
+                           # tickstorm's children's to CPUPROFILE.load.0, .1, ...
 # One process may hold at most the hard limit of open files (20 000 here):
 # the publisher needs one per connection, the load is split over PROCS.
 ulimit -n "$(ulimit -Hn)"
@@ -35,11 +38,15 @@ ppid=$!; pids+=($ppid)
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$pport/readyz" >/dev/null && break; sleep 0.1; done
 echo "clients=$CLIENTS procs=$PROCS channels/client=$PER storm<=$STORM rate=$RATE events/s flush=$FLUSH duration=$DURATION"
 echo "nofile limit $(ulimit -n); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-bin/tickstorm -url "ws://127.0.0.1:$pport/v1/stream" -clients "$CLIENTS" -procs "$PROCS" -per "$PER" \
+"$TICKSTORM" -url "ws://127.0.0.1:$pport/v1/stream" -clients "$CLIENTS" -procs "$PROCS" -per "$PER" \
   -storm "$STORM" -warmup "$WARMUP" -duration "$DURATION" \
   -gc "http://127.0.0.1:$dport/debug/pprof/heap?gc=1,http://127.0.0.1:$dport/debug/pprof/heap?gc=1" \
-  -cpu "publisher=$ppid;redis=$rpid;collector=$cpid" &
+  -cpu "publisher=$ppid;redis=$rpid;collector=$cpid" ${CPUPROFILE:+-cpuprofile "$CPUPROFILE.load"} &
 tpid=$!; pids+=($tpid)
+if [ -n "$CPUPROFILE" ]; then # the storm starts a second after tickstorm
+  curl -fs -o "$CPUPROFILE" "http://127.0.0.1:$dport/debug/pprof/profile?seconds=$(( ${STORM%s} + 1 ))" &
+  pids+=($!)
+fi
 if [ -n "$PROFILE" ]; then # while the clients are held: after storm, warmup and most of the run
   sleep "$(( ${STORM%s} + ${WARMUP%s} + ${DURATION%s} - 3 ))"
   curl -fs -o "$PROFILE" "http://127.0.0.1:$dport/debug/pprof/heap" && echo "heap profile: $PROFILE"

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,24 +23,31 @@ import (
 
 // result is what a child reports to the parent, as one JSON line.
 type result struct {
-	Connected int64         `json:"connected"`
-	Failed    int64         `json:"failed"`
-	FirstErr  string        `json:"first_err,omitempty"`
-	StormEnd  int64         `json:"storm_end"` // Unix ns of the last subscribed client
-	Events    int64         `json:"events"`
-	Frames    int64         `json:"frames"`
-	Seconds   float64       `json:"seconds"`
-	Buckets   map[int]int64 `json:"buckets"` // latency in units of bucketUnit
-	Worst     time.Duration `json:"worst"`
-	Pid       int           `json:"pid"`
+	Connected int64  `json:"connected"`
+	Failed    int64  `json:"failed"`
+	FirstErr  string `json:"first_err,omitempty"`
+	StormEnd  int64  `json:"storm_end"` // Unix ns of the last subscribed client
+	// Ramp counts the clients subscribed in each stormBin since the start.
+	Ramp    []int64       `json:"ramp"`
+	Events  int64         `json:"events"`
+	Frames  int64         `json:"frames"`
+	Seconds float64       `json:"seconds"`
+	Buckets map[int]int64 `json:"buckets"` // latency in units of bucketUnit
+	Worst   time.Duration `json:"worst"`
+	Pid     int           `json:"pid"`
 }
 
 const bucketUnit = 100 * time.Microsecond
+
+// stormBin is the resolution of the storm's ramp.
+const stormBin = 100 * time.Millisecond
 
 // counters are shared by one child's clients.
 type counters struct {
 	connected, failed, events, frames atomic.Int64
 	stormEnd                          atomic.Int64
+	t0                                time.Time
+	ramp                              []atomic.Int64 // per stormBin since t0; the last bin takes the rest
 	measuring                         atomic.Bool
 	mu                                sync.Mutex
 	buckets                           map[int]int64
@@ -54,6 +62,19 @@ func (c *counters) fail(err error) {
 		c.firstErr = err.Error()
 	}
 	c.mu.Unlock()
+}
+
+// subscribedAt counts a client subscribed at t in the storm's ramp.
+func (c *counters) subscribedAt(t time.Time) {
+	c.ramp[min(max(0, int(t.Sub(c.t0)/stormBin)), len(c.ramp)-1)].Add(1)
+}
+
+func (c *counters) rampCounts() []int64 {
+	out := make([]int64, len(c.ramp))
+	for i := range c.ramp {
+		out[i] = c.ramp[i].Load()
+	}
+	return out
 }
 
 func (c *counters) record(lat []time.Duration) {
@@ -76,7 +97,7 @@ func runChild(ctx context.Context, o options) error {
 		cancel()
 	}()
 	t0 := time.Unix(0, o.t0)
-	c := &counters{buckets: map[int]int64{}}
+	c := &counters{buckets: map[int]int64{}, t0: t0, ramp: make([]atomic.Int64, int(o.storm/stormBin)+1)}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	// Tokens are minted before the storm: the storm measures the server.
@@ -89,7 +110,15 @@ func runChild(ctx context.Context, o options) error {
 		toks[k] = tok
 	}
 	sleep(ctx, time.Until(t0))
+	if o.cpuProf != "" {
+		stop, err := profileCPU(fmt.Sprintf("%s.%d", o.cpuProf, o.child))
+		if err != nil {
+			return err
+		}
+		time.AfterFunc(o.storm, stop)
+	}
 	sem := make(chan struct{}, o.inflight)
+	dialers := newDialers(o)
 	stormCtx, stormCancel := context.WithDeadline(ctx, t0.Add(o.storm))
 	defer stormCancel()
 	for i := o.first; i < o.first+o.clients && ctx.Err() == nil; i++ {
@@ -101,7 +130,7 @@ func runChild(ctx context.Context, o options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ws, err := connect(stormCtx, o, i, toks[i-o.first], c)
+			ws, err := connect(stormCtx, o, dialers[i%len(dialers)], i, toks[i-o.first], c)
 			<-sem
 			if err != nil {
 				c.fail(err)
@@ -116,7 +145,7 @@ func runChild(ctx context.Context, o options) error {
 	ev0, fr0, start := c.events.Load(), c.frames.Load(), time.Now()
 	sleep(ctx, o.duration)
 	c.measuring.Store(false)
-	r := result{Connected: c.connected.Load(), Failed: c.failed.Load(), StormEnd: c.stormEnd.Load(),
+	r := result{Connected: c.connected.Load(), Failed: c.failed.Load(), StormEnd: c.stormEnd.Load(), Ramp: c.rampCounts(),
 		Events: c.events.Load() - ev0, Frames: c.frames.Load() - fr0, Seconds: time.Since(start).Seconds(), Pid: os.Getpid()}
 	c.mu.Lock()
 	r.Buckets, r.Worst, r.FirstErr = c.buckets, c.worst, c.firstErr
@@ -129,13 +158,26 @@ func runChild(ctx context.Context, o options) error {
 	return nil
 }
 
-// connect dials, reads the welcome, subscribes and waits for subscribed.
-func connect(ctx context.Context, o options, i int, tok string, c *counters) (*websocket.Conn, error) {
-	nd := &net.Dialer{Timeout: o.storm}
-	if o.srcs > 0 { // 127.0.0.2 .. 127.0.0.(srcs+1): loopback only
-		nd.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+(i%o.srcs)))}
+// newDialers returns one dialer per loopback source address (one in all
+// when srcs is 0). A websocket.Dialer is safe for concurrent use, so the
+// clients share them rather than build one each.
+func newDialers(o options) []*websocket.Dialer {
+	ds := make([]*websocket.Dialer, max(1, o.srcs))
+	for k := range ds {
+		nd := &net.Dialer{Timeout: o.storm}
+		if o.srcs > 0 { // 127.0.0.2 .. 127.0.0.(srcs+1): loopback only
+			nd.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+k))}
+		}
+		// The write buffer comes from a pool while a frame is written: a
+		// held client writes nothing after its subscribe.
+		ds[k] = &websocket.Dialer{NetDialContext: nd.DialContext, HandshakeTimeout: o.storm,
+			ReadBufferSize: 2048, WriteBufferSize: 512, WriteBufferPool: &sync.Pool{}}
 	}
-	d := websocket.Dialer{NetDialContext: nd.DialContext, HandshakeTimeout: o.storm, ReadBufferSize: 2048, WriteBufferSize: 512}
+	return ds
+}
+
+// connect dials, reads the welcome, subscribes and waits for subscribed.
+func connect(ctx context.Context, o options, d *websocket.Dialer, i int, tok string, c *counters) (*websocket.Conn, error) {
 	ws, _, err := d.DialContext(ctx, o.urls[i%len(o.urls)]+"?access_token="+tok, nil)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
@@ -172,6 +214,7 @@ func connect(ctx context.Context, o options, i int, tok string, c *counters) (*w
 	}
 	_ = ws.SetReadDeadline(time.Time{})
 	c.connected.Add(1)
+	c.subscribedAt(time.Now())
 	for now := time.Now().UnixNano(); ; {
 		old := c.stormEnd.Load()
 		if old >= now || c.stormEnd.CompareAndSwap(old, now) {
@@ -189,8 +232,9 @@ func read(ctx context.Context, ws *websocket.Conn, c *counters) {
 	defer stop()
 	defer ws.Close()
 	lat := make([]time.Duration, 0, 64)
+	var buf bytes.Buffer // reused: one frame at a time, no allocation per frame
 	for {
-		_, data, err := ws.ReadMessage()
+		data, err := readFrame(ws, &buf)
 		if err != nil {
 			if ctx.Err() == nil {
 				var ce *websocket.CloseError
@@ -224,6 +268,33 @@ func read(ctx context.Context, ws *websocket.Conn, c *counters) {
 		c.frames.Add(1)
 		c.record(lat)
 	}
+}
+
+// readFrame reads the next message into buf, which it reuses: the bytes
+// returned are valid until the next call.
+func readFrame(ws *websocket.Conn, buf *bytes.Buffer) ([]byte, error) {
+	_, r, err := ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// profileCPU starts a CPU profile into file; stop ends it.
+func profileCPU(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {

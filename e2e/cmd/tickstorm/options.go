@@ -23,6 +23,7 @@ type options struct {
 	metrics  []string // publisher /metrics URLs, summed
 	gcURL    []string // URLs to GET to force a GC before reading memory
 	cpu      string   // name=pid,pid;name=pid: processes whose CPU is reported
+	cpuProf  string   // child k writes its CPU profile of the storm to cpuProf.k
 	child    int      // >= 0: this process is child number child
 	t0       int64    // child: storm start, Unix ns
 	first    int      // child: index of its first client
@@ -46,6 +47,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&metrics, "metrics", "", "comma list of publisher /metrics URLs (default: derived from -url)")
 	fs.StringVar(&gc, "gc", "", "comma list of URLs that force a GC (e.g. http://127.0.0.1:6060/debug/pprof/heap?gc=1)")
 	fs.StringVar(&o.cpu, "cpu", "", "CPU to report: name=pid,pid;name=pid")
+	fs.StringVar(&o.cpuProf, "cpuprofile", "", "file name prefix: child k writes its CPU profile of the storm to PREFIX.k")
 	fs.IntVar(&o.child, "child", -1, "internal: child number")
 	fs.Int64Var(&o.t0, "t0", 0, "internal: storm start (Unix ns)")
 	fs.IntVar(&o.first, "first", 0, "internal: first client index")

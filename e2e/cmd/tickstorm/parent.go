@@ -64,9 +64,9 @@ func runParent(ctx context.Context, o options) error {
 	groups := parseCPU(o.cpu)
 	groups = append(groups, cpuGroup{name: "tickstorm", pids: loadPids})
 	sleep(ctx, time.Until(t0))
-	cpuStorm0 := sampleCPU(groups)
+	cpuStorm0, sysStorm0 := sampleCPU(groups), sampleSysCPU(groups)
 	sleep(ctx, time.Until(t0.Add(o.storm)))
-	cpuStorm1 := sampleCPU(groups)
+	cpuStorm1, sysStorm1 := sampleCPU(groups), sampleSysCPU(groups)
 	sleep(ctx, time.Until(t0.Add(o.storm+o.warmup)))
 	cpuRun0, at0 := sampleCPU(groups), time.Now()
 	results := make([]result, 0, len(outs))
@@ -92,6 +92,7 @@ func runParent(ctx context.Context, o options) error {
 	}
 	report(o, t0, results, before, held, afterGC)
 	reportCPU(groups, cpuStorm0, cpuStorm1, o.storm.Seconds(), "storm")
+	reportSys(groups, cpuStorm0, cpuStorm1, sysStorm0, sysStorm1, "storm")
 	reportCPU(groups, cpuRun0, cpuRun1, at1.Sub(at0).Seconds(), "run")
 	if ev := events(results); ev > 0 {
 		total := 0.0
@@ -125,6 +126,7 @@ func report(o options, t0 time.Time, rs []result, before, held, afterGC metrics)
 		m.Connected += r.Connected
 		m.Failed += r.Failed
 		m.StormEnd = max(m.StormEnd, r.StormEnd)
+		m.Ramp = addRamp(m.Ramp, r.Ramp)
 		m.Events += r.Events
 		m.Frames += r.Frames
 		m.Seconds = max(m.Seconds, r.Seconds)
@@ -145,6 +147,7 @@ func report(o options, t0 time.Time, rs []result, before, held, afterGC metrics)
 		fmt.Println("first client error:", m.FirstErr)
 	}
 	fmt.Printf("storm: last client subscribed %v after the start (limit %v)\n", storm.Round(time.Millisecond), o.storm)
+	fmt.Println(rampLine(m.Ramp))
 	rate := float64(m.Events) / max(m.Seconds, 1e-9)
 	fmt.Printf("measured %.1fs: %d events in %d frames: %.0f deliveries/s\n", m.Seconds, m.Events, m.Frames, rate)
 	p := func(q float64) time.Duration { return percentile(m.Buckets, q) }
@@ -166,6 +169,48 @@ func report(o options, t0 time.Time, rs []result, before, held, afterGC metrics)
 		before.goroutines, held.goroutines, (held.goroutines-before.goroutines)/n, held.stack/(1<<20))
 	fmt.Printf("RESULT rss_kib_per_conn=%.1f rss_kib_per_conn_gc=%.1f heap_kib_per_conn=%.1f heap_kib_per_conn_gc=%.1f\n",
 		kib(before.rss, held.rss), kib(before.rss, afterGC.rss), kib(before.heap, held.heap), kib(before.heap, afterGC.heap))
+}
+
+func addRamp(a, b []int64) []int64 {
+	for len(a) < len(b) {
+		a = append(a, 0)
+	}
+	for i, v := range b {
+		a[i] += v
+	}
+	return a
+}
+
+// rampLine says when a share of the subscribed clients had subscribed, and
+// the fastest second of the storm.
+func rampLine(ramp []int64) string {
+	var total int64
+	for _, v := range ramp {
+		total += v
+	}
+	if total == 0 {
+		return "storm ramp: no client subscribed"
+	}
+	at := func(q float64) time.Duration {
+		var seen int64
+		for i, v := range ramp {
+			if seen += v; float64(seen) >= q*float64(total) {
+				return time.Duration(i+1) * stormBin
+			}
+		}
+		return time.Duration(len(ramp)) * stormBin
+	}
+	per := int(time.Second / stormBin)
+	var best, win int64
+	for i, v := range ramp {
+		win += v
+		if i >= per {
+			win -= ramp[i-per]
+		}
+		best = max(best, win)
+	}
+	return fmt.Sprintf("storm ramp: 10%% subscribed by %v, 50%% by %v, 90%% by %v, 99%% by %v; fastest second %d subscribes",
+		at(.1), at(.5), at(.9), at(.99), best)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

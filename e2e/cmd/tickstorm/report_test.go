@@ -28,6 +28,9 @@ func TestProcCPUOfSelf(t *testing.T) {
 	if err != nil || s <= 0 {
 		t.Fatalf("procCPU(self) = %v, %v: want a positive number of seconds", s, err)
 	}
+	if sys, err := procSysCPU(os.Getpid()); err != nil || sys < 0 || sys > s {
+		t.Errorf("procSysCPU(self) = %v, %v: want 0..%v", sys, err, s)
+	}
 	if _, err := procCPU(-1); err == nil {
 		t.Error("procCPU(-1) succeeded")
 	}

@@ -83,11 +83,16 @@ func parseCPU(s string) []cpuGroup {
 }
 
 // sampleCPU returns each group's CPU seconds (user + system) so far.
-func sampleCPU(gs []cpuGroup) []float64 {
+func sampleCPU(gs []cpuGroup) []float64 { return sampleCPUOf(gs, procCPU) }
+
+// sampleSysCPU returns each group's system (kernel) CPU seconds so far.
+func sampleSysCPU(gs []cpuGroup) []float64 { return sampleCPUOf(gs, procSysCPU) }
+
+func sampleCPUOf(gs []cpuGroup, read func(pid int) (float64, error)) []float64 {
 	out := make([]float64, len(gs))
 	for i, g := range gs {
 		for _, pid := range g.pids {
-			s, err := procCPU(pid)
+			s, err := read(pid)
 			if err == nil {
 				out[i] += s
 			}
@@ -99,20 +104,43 @@ func sampleCPU(gs []cpuGroup) []float64 {
 // clkTck is USER_HZ, 100 on every Linux this runs on.
 const clkTck = 100
 
+// procCPU is pid's user + system CPU seconds.
 func procCPU(pid int) (float64, error) {
+	u, s, err := procTimes(pid)
+	return u + s, err
+}
+
+// procSysCPU is pid's system CPU seconds.
+func procSysCPU(pid int) (float64, error) {
+	_, s, err := procTimes(pid)
+	return s, err
+}
+
+func procTimes(pid int) (user, sys float64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, errNoProc
+		return 0, 0, errNoProc
 	}
 	// Fields after the command name, which is in parentheses.
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 	if len(f) < 13 {
-		return 0, errNoProc
+		return 0, 0, errNoProc
 	}
 	utime, _ := strconv.ParseFloat(f[11], 64)
 	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / clkTck, nil
+	return utime / clkTck, stime / clkTck, nil
+}
+
+// reportSys prints each group's kernel share of its CPU in a phase.
+func reportSys(gs []cpuGroup, a, b, sa, sb []float64, phase string) {
+	parts := make([]string, 0, len(gs))
+	for i, g := range gs {
+		if d := b[i] - a[i]; d > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%.0f%%", g.name, 100*(sb[i]-sa[i])/d))
+		}
+	}
+	fmt.Printf("kernel share of that CPU during the %s: %s\n", phase, strings.Join(parts, " "))
 }
 
 func reportCPU(gs []cpuGroup, a, b []float64, secs float64, phase string) {
