@@ -311,14 +311,21 @@ func (c *Conn) frame(mt int, data []byte) {
 // unused, which a goroutine blocked in a read rarely is (under a quarter).
 // The short-lived goroutine takes that depth and frees it when it ends.
 // The reader waits: frames are handled one at a time and in order, and f
-// may use what the reader owns.
+// may use what the reader owns. A panic in f is raised again on the
+// reader's goroutine, where net/http recovers it for this connection
+// alone, as it did when the reader ran f itself.
 func (c *Conn) aside(f func()) {
 	done := make(chan struct{})
+	var p any
 	go func() {
 		defer close(done)
+		defer func() { p = recover() }()
 		f()
 	}()
 	<-done
+	if p != nil {
+		panic(p)
+	}
 }
 
 // readFailed decides what a read error means. A timeout before auth is

@@ -92,3 +92,17 @@ func TestWriterRestartsInOrder(t *testing.T) {
 		}
 	}
 }
+
+// A panic while handling a frame comes back on the reader's goroutine,
+// which net/http recovers for that connection alone; on the aside
+// goroutine it would end the whole process.
+func TestAsidePanicReachesReader(t *testing.T) {
+	defer func() {
+		if p := recover(); p != "boom" {
+			t.Errorf("recovered %v on the reader, want boom", p)
+		}
+	}()
+	var c Conn
+	c.aside(func() { panic("boom") })
+	t.Error("aside returned after a panic")
+}
