@@ -20,7 +20,7 @@ free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0)
 limit=$(( ${DURATION%s} + ${WARMUP%s} + 60 ))
 for preset in $PRESETS; do
   read -r rate symbols < <(bin/tickload -preset "$preset" -print-rate)
-  rport=$(free_port); cport=$(free_port); pport=$(free_port)
+  rport=$(free_port); cport=$(free_port); pport=$(free_port); dport=$(free_port)
   redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" --logfile "$dir/redis.log" &
   rpid=$!; pids+=("$rpid")
   for _ in $(seq 1 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -28,14 +28,14 @@ for preset in $PRESETS; do
   COLLECTOR_ADDR="127.0.0.1:$cport" COLLECTOR_RATE=$rate COLLECTOR_SYMBOLS=$symbols COLLECTOR_BARS=false \
     COLLECTOR_SIGNALS=false COLLECTOR_FLUSH_INTERVAL=$FLUSH bin/collector 2>"$dir/collector.log" &
   cpid=$!; pids+=("$cpid")
-  PUBLISHER_ADDR="127.0.0.1:$pport" PUBLISHER_REPLICA_ID=bench PUBLISHER_MAX_CONNS_PER_USER=100000 \
+  PUBLISHER_ADDR="127.0.0.1:$pport" PUBLISHER_DEBUG_ADDR="127.0.0.1:$dport" PUBLISHER_REPLICA_ID=bench PUBLISHER_MAX_CONNS_PER_USER=100000 \
     bin/publisher 2>"$dir/publisher.log" &
   ppid=$!; pids+=("$ppid")
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$pport/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
   r0=$(redis-cli -p "$rport" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/{s+=$2} END{print s}')
   echo "== $preset: rate=$rate flush=$FLUSH duration=$DURATION load average $(cut -d' ' -f1-3 /proc/loadavg)"
   timeout "$limit" bin/tickload -url "ws://127.0.0.1:$pport/v1/stream" -preset "$preset" \
-    -pids "$cpid,$ppid" -duration "$DURATION" -warmup "$WARMUP" || echo "tickload failed ($?)"
+    -pids "$cpid,$ppid" -gc "http://127.0.0.1:$dport/debug/pprof/heap?gc=1" -duration "$DURATION" -warmup "$WARMUP" || echo "tickload failed ($?)"
   r1=$(redis-cli -p "$rport" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/{s+=$2} END{print s}')
   echo "redis cpu over the whole run (connect, warmup, measure): $(echo "$r1 - $r0" | bc -l) s"
   kill "$cpid" "$ppid" "$rpid"; wait "$cpid" "$ppid" "$rpid" 2>/dev/null || true

@@ -43,8 +43,9 @@ type options struct {
 	warmup   time.Duration
 	idle     bool
 	metrics  string
-	pids     []int // collector and publisher: their CPU is the server's
-	idleSub  bool  // idle clients still subscribe, each to a channel of its own (preset w4)
+	gc       string // a URL that runs a GC in the publisher (its pprof heap?gc=1)
+	pids     []int  // collector and publisher: their CPU is the server's
+	idleSub  bool   // idle clients still subscribe, each to a channel of its own (preset w4)
 }
 
 func main() {
@@ -58,6 +59,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "how long to run before measuring")
 	flag.BoolVar(&o.idle, "idle", false, "subscribe to nothing (preset w4: one quiet channel each); report memory per connection from -metrics")
 	flag.StringVar(&o.metrics, "metrics", "", "publisher /metrics URL (default: derived from -url)")
+	flag.StringVar(&o.gc, "gc", "", "URL that runs a GC in the publisher (e.g. http://127.0.0.1:6060/debug/pprof/heap?gc=1): memory is then also reported after a GC, before and after the connections")
 	presetName := flag.String("preset", "", "named workload ("+presetNames()+"): sets -clients, -channels and -idle")
 	printRate := flag.Bool("print-rate", false, "print the collector rate (events/s) and symbols -preset assumes, and exit")
 	pids := flag.String("pids", "", "comma list of server pids (collector, publisher): report deliveries per server CPU-second")
@@ -138,6 +140,7 @@ func (s *stats) percentile(p float64) time.Duration {
 }
 
 func run(ctx context.Context, o options) error {
+	forceGC(o.gc)
 	memBefore, heapBefore := scrapeMem(o.metrics)
 	st := &stats{buckets: make([]int64, 100000)} // up to 10 s
 	var wg sync.WaitGroup
@@ -193,6 +196,14 @@ func run(ctx context.Context, o options) error {
 		if heapBefore > 0 && heapAfter > 0 && n > 0 {
 			fmt.Printf("publisher heap in use: %.1f MiB before, %.1f MiB after: %.1f KiB per connection\n",
 				heapBefore/(1<<20), heapAfter/(1<<20), (heapAfter-heapBefore)/float64(n)/1024)
+		}
+		if o.gc != "" {
+			forceGC(o.gc)
+			memGC, heapGC := scrapeMem(o.metrics)
+			if memBefore > 0 && memGC > 0 && n > 0 {
+				fmt.Printf("after a GC: resident %.1f KiB, heap in use %.1f KiB per connection\n",
+					(memGC-memBefore)/float64(n)/1024, (heapGC-heapBefore)/float64(n)/1024)
+			}
 		}
 		cancel()
 		wg.Wait()
@@ -310,6 +321,18 @@ func json(ss []string) (string, error) {
 		return "", errors.New("no channels")
 	}
 	return "[" + strings.Join(quoted, ",") + "]", nil
+}
+
+// forceGC fetches u, a URL such as /debug/pprof/heap?gc=1 that runs a GC
+// in the publisher; it does nothing when u is empty.
+func forceGC(u string) {
+	if u == "" {
+		return
+	}
+	c := http.Client{Timeout: 30 * time.Second}
+	if resp, err := c.Get(u); err == nil {
+		_ = resp.Body.Close()
+	}
 }
 
 // scrapeMem reads process_resident_memory_bytes and
