@@ -7,11 +7,12 @@ import (
 )
 
 // lazyWriter runs a connection's writer goroutine only while there is
-// something to write, and a little after (linger): an idle connection
-// costs one goroutine, not two, and holds no writer stack or timer. Its lifecycle: kick starts the goroutine
-// unless one runs (and wakes one that waits); the goroutine waits with
-// wait, gives up its role with retire; stop forbids new starts and waits
-// for the running one. Safe for concurrent use; kick never blocks.
+// something to write (and, when frames come fast, up to busyGap after):
+// an idle connection costs one goroutine, not two, and holds no writer
+// stack or timer. Its lifecycle: kick starts the goroutine unless one runs
+// (and wakes one that waits); the goroutine waits with wait, gives up its
+// role with retire; stop forbids new starts and waits for the running one.
+// Safe for concurrent use; kick never blocks.
 type lazyWriter struct {
 	loop    func()        // the writer's body, run on its own goroutine
 	wake    chan struct{} // capacity 1: wakes a waiting writer
