@@ -224,7 +224,10 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 			snap = append(snap, ch)
 		}
 	}
-	c.q.hold(held)
+	// Every new channel is held until the subscribed frame is queued, so
+	// that no live event precedes it; those with a recovery stay held
+	// until it ends.
+	c.q.hold(fresh)
 	c.q.setPace(fresh, req.throttle) // before their first live event
 	c.d.Hub.Subscribe(c, fresh)
 
@@ -234,14 +237,14 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 	if errors.Is(err, errOverBudget) {
 		c.d.Hub.Unsubscribe(c, fresh)
 		c.q.setPace(fresh, 0)
-		c.q.abandon(held)
+		c.q.abandon(fresh)
 		c.sendError(f.ID, CodeRateLimited, "over this user's budget of history reads; retry the subscribe later")
 		return
 	}
 	if err != nil {
 		c.d.Hub.Unsubscribe(c, fresh)
 		c.q.setPace(fresh, 0)
-		c.q.abandon(held)
+		c.q.abandon(fresh)
 		c.logger().Warn("subscribe failed: history unavailable", "err", err)
 		c.sendError(f.ID, CodeInternal, "history is unavailable right now; retry the subscribe")
 		return
@@ -267,6 +270,7 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 		floor[cur.ch] = cur.after
 	}
 	c.q.begin(head, floor, r, first, msgs)
+	c.q.admit(without(fresh, held))
 	c.q.setPace(req.channels, req.throttle) // a later subscribe sets the pace anew
 	c.w.kick()
 }
@@ -408,4 +412,22 @@ func clip(s string) string {
 		return s
 	}
 	return s[:max] + "…"
+}
+
+// without returns the channels of all that are not in some, in order.
+func without(all, some []event.Channel) []event.Channel {
+	if len(some) == 0 {
+		return all
+	}
+	skip := make(map[event.Channel]struct{}, len(some))
+	for _, ch := range some {
+		skip[ch] = struct{}{}
+	}
+	out := make([]event.Channel, 0, len(all)-len(some))
+	for _, ch := range all {
+		if _, ok := skip[ch]; !ok {
+			out = append(out, ch)
+		}
+	}
+	return out
 }

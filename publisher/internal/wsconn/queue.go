@@ -269,8 +269,8 @@ func (q *queue) hold(chs []event.Channel) {
 }
 
 // unhold ends the hold of chs (once per hold), then queues the held
-// events no longer recovering. q.mu is held.
-func (q *queue) unhold(chs []event.Channel) {
+// events no longer recovering, or drops them unless keep. q.mu is held.
+func (q *queue) unhold(chs []event.Channel, keep bool) {
 	for _, c := range chs {
 		if q.recovering[c] <= 1 {
 			delete(q.recovering, c)
@@ -284,6 +284,9 @@ func (q *queue) unhold(chs []event.Channel) {
 		if q.isRecovering(m.Event.Channel) {
 			kept = append(kept, m)
 			bytes += len(m.Wire)
+			continue
+		}
+		if !keep {
 			continue
 		}
 		q.push(m)
@@ -318,18 +321,27 @@ func (q *queue) begin(head [][]byte, since map[event.Channel]event.ID, r *recove
 		q.pushSnapshot(first, msgs)
 	}
 	if r.done() {
-		q.unhold(r.hold)
+		q.unhold(r.hold, true)
 		return
 	}
 	q.jobs = append(q.jobs, r)
 }
 
 // abandon ends the hold of chs without queuing anything: their
-// subscription failed before its recovery began.
+// subscription failed before its recovery began, and the events held for
+// them are dropped (the client is not subscribed to them).
 func (q *queue) abandon(chs []event.Channel) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.unhold(chs)
+	q.unhold(chs, false)
+}
+
+// admit ends the hold of chs, new channels without a recovery, once their
+// subscribed frame is queued: the live events held meanwhile follow it.
+func (q *queue) admit(chs []event.Channel) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.unhold(chs, true)
 }
 
 // room returns the next page of the oldest recovery to read, if the
@@ -363,7 +375,7 @@ func (q *queue) endJob() {
 	r := q.jobs[0]
 	q.jobs[0] = nil
 	q.jobs = q.jobs[1:]
-	q.unhold(r.hold)
+	q.unhold(r.hold, true)
 }
 
 // snapshotPage queues msgs, read for p, as one snapshot frame: those of

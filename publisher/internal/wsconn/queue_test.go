@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/tickwire/tickwire/publisher/internal/hub"
@@ -170,5 +171,31 @@ func BenchmarkDeliver(b *testing.B) {
 			items, _, _, _ := q.take(time.Now())
 			q.recycle(items)
 		}
+	}
+}
+
+// A plain subscribe holds its new channels until its subscribed frame is
+// queued: a live event the hub delivers in between follows the frame (the
+// e2e failover test once saw it first). A failed subscribe drops what was
+// held: the client is not subscribed to those channels.
+func TestQueueLiveEventFollowsSubscribed(t *testing.T) {
+	q := newQueue(100, 1<<20)
+	a := event.Channel{Kind: event.KindTrade, Symbol: "A"}
+	b := event.Channel{Kind: event.KindTrade, Symbol: "B"}
+	q.hold([]event.Channel{a})
+	q.deliver(msg(t, "trade:A", 5)) // between Hub.Subscribe and the reply
+	q.begin([][]byte{[]byte("S")}, nil, &recovery{}, page{}, nil)
+	q.admit([]event.Channel{a})
+	q.deliver(msg(t, "trade:A", 6))
+	if got, want := ids(mustTake(q)), []string{"frame:S", "trade:A@5-0", "trade:A@6-0"}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+
+	q.hold([]event.Channel{b})
+	q.deliver(msg(t, "trade:B", 1))
+	q.abandon([]event.Channel{b})
+	q.frame([]byte("E"))
+	if got, want := ids(mustTake(q)), []string{"frame:E"}; !slices.Equal(got, want) {
+		t.Errorf("after a failed subscribe got %v, want only the error frame %v", got, want)
 	}
 }
