@@ -6,7 +6,7 @@ BENCHTIME ?= 2s
 # staticcheck ships in honnef.co/go/tools; the proxy serves its module versions.
 STATICCHECK ?= v0.8.2
 
-.PHONY: all build run replay stdin test bench bench-e2e bench-storm bench-scale lint fmt-check staticcheck monitoring-check fuzz soak clean
+.PHONY: all build run replay stdin test bench bench-e2e bench-floor bench-storm bench-scale lint fmt-check staticcheck monitoring-check fuzz soak clean
 
 all: build
 
@@ -61,6 +61,12 @@ bench:
 # PRESETS, DURATION, WARMUP and FLUSH are passed through.
 bench-e2e:
 	@scripts/bench-e2e.sh
+
+# The machine's floor under W3 and the collector at light load: loopback
+# writes and Redis round trips with no tickwire code (BENCHMARKS.md).
+bench-floor:
+	@scripts/ensure-deps.sh redis
+	scripts/bench-floor.sh
 
 # Many users on one replica (15 000 connections in a 10 s storm), and the
 # scale run (1, 2, 4 replicas on a 3-master cluster behind nginx); figures

@@ -32,12 +32,9 @@ for preset in $PRESETS; do
     bin/publisher 2>"$dir/publisher.log" &
   ppid=$!; pids+=("$ppid")
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$pport/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-  r0=$(redis-cli -p "$rport" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/{s+=$2} END{print s}')
   echo "== $preset: rate=$rate flush=$FLUSH duration=$DURATION load average $(cut -d' ' -f1-3 /proc/loadavg)"
   timeout "$limit" bin/tickload -url "ws://127.0.0.1:$pport/v1/stream" -preset "$preset" \
-    -pids "$cpid,$ppid" -gc "http://127.0.0.1:$dport/debug/pprof/heap?gc=1" -duration "$DURATION" -warmup "$WARMUP" || echo "tickload failed ($?)"
-  r1=$(redis-cli -p "$rport" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/{s+=$2} END{print s}')
-  echo "redis cpu over the whole run (connect, warmup, measure): $(echo "$r1 - $r0" | bc -l) s"
+    -pids "$cpid,$ppid" -redis "$REDIS_URL" -gc "http://127.0.0.1:$dport/debug/pprof/heap?gc=1" -duration "$DURATION" -warmup "$WARMUP" || echo "tickload failed ($?)"
   kill "$cpid" "$ppid" "$rpid"; wait "$cpid" "$ppid" "$rpid" 2>/dev/null || true
   pids=()
 done

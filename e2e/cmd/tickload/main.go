@@ -21,7 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +46,7 @@ type options struct {
 	gc       string // a URL that runs a GC in the publisher (its pprof heap?gc=1)
 	pids     []int  // collector and publisher: their CPU is the server's
 	idleSub  bool   // idle clients still subscribe, each to a channel of its own (preset w4)
+	redis    string // the server's Redis URL: its CPU over the measurement is reported apart
 }
 
 func main() {
@@ -63,6 +64,8 @@ func main() {
 	presetName := flag.String("preset", "", "named workload ("+presetNames()+"): sets -clients, -channels and -idle")
 	printRate := flag.Bool("print-rate", false, "print the collector rate (events/s) and symbols -preset assumes, and exit")
 	pids := flag.String("pids", "", "comma list of server pids (collector, publisher): report deliveries per server CPU-second")
+	flag.StringVar(&o.redis, "redis", "", "the server's Redis URL (redis://host:port/db): report Redis CPU per event written over the measurement")
+	cpuProfile := flag.String("cpuprofile", "", "write the load tool's own CPU profile to this file")
 	flag.Parse()
 	if *presetName != "" {
 		if err := applyPreset(&o, *presetName); err != nil {
@@ -81,6 +84,17 @@ func main() {
 	}
 	if o.metrics == "" {
 		o.metrics = strings.Replace(strings.Replace(o.url, "ws", "http", 1), "/v1/stream", "/metrics", 1)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "tickload: cpu profile:", err)
+			os.Exit(2)
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -213,10 +227,16 @@ func run(ctx context.Context, o options) error {
 	st.measuring.Store(true)
 	meter := cpuMeter{pids: o.pids}
 	meter.begin()
+	rmeter, err := newRedisMeter(ctx, o.redis)
+	if err != nil {
+		return err
+	}
+	defer rmeter.close()
 	startEv, startFr, start := st.events.Load(), st.frames.Load(), time.Now()
 	sleep(ctx, o.duration)
 	ev, fr, el := st.events.Load()-startEv, st.frames.Load()-startFr, time.Since(start)
-	cpu, _, cpuErr := meter.used()
+	cpu, each, _, cpuErr := meter.used()
+	rcpu, rcpuErr := rmeter.used(ctx)
 	st.measuring.Store(false)
 	cancel()
 	wg.Wait()
@@ -228,6 +248,19 @@ func run(ctx context.Context, o options) error {
 	case len(o.pids) > 0 && cpu > 0:
 		fmt.Printf("server cpu: %.2f s over %v (%.0f %% of a core): %.0f deliveries per server CPU-second\n",
 			cpu, el.Round(time.Millisecond), 100*cpu/el.Seconds(), float64(ev)/cpu)
+		for i, c := range each {
+			fmt.Printf("  pid %d: %.2f s (%.1f µs per delivery)\n", o.pids[i], c, 1e6*c/max(1, float64(ev)))
+		}
+	}
+	switch n := connected.Load(); {
+	case rcpuErr != nil:
+		fmt.Println("redis cpu:", rcpuErr)
+	case o.redis != "" && n > 0 && ev > 0:
+		// Every client takes every event (presets w1-w3), so the events
+		// written are the deliveries over the clients.
+		written := float64(ev) / float64(n)
+		fmt.Printf("redis cpu: %.2f s over %v (%.1f %% of a core): %.1f µs per event written (%.0f events)\n",
+			rcpu, el.Round(time.Millisecond), 100*rcpu/el.Seconds(), 1e6*rcpu/written, written)
 	}
 	st.mu.Lock()
 	worst := st.worst
@@ -270,8 +303,13 @@ func client(ctx context.Context, o options, tok, channels string, st *stats, con
 	}
 	connected.Add(1)
 	lat := make([]time.Duration, 0, 256)
+	var buf bytes.Buffer // one frame at a time, reused: reading must not be the load tool's bottleneck
 	for {
-		_, data, err := ws.ReadMessage()
+		_, r, err := ws.NextReader()
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+		}
 		if err != nil {
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
@@ -279,35 +317,47 @@ func client(ctx context.Context, o options, tok, channels string, st *stats, con
 			}
 			return err
 		}
+		data := buf.Bytes()
 		if !bytes.HasPrefix(data, []byte(`{"type":"events"`)) {
 			continue
 		}
 		now := time.Now().UnixMicro()
-		lat = lat[:0]
-		rest := data
-		n := 0
-		for {
-			i := bytes.Index(rest, tsKey)
-			if i < 0 {
-				break
-			}
-			rest = rest[i+len(tsKey):]
-			j := bytes.IndexAny(rest, ",}")
-			if j < 0 {
-				break
-			}
-			ts, err := strconv.ParseInt(string(rest[:j]), 10, 64)
-			if err == nil {
-				lat = append(lat, time.Duration(now-ts*1000)*time.Microsecond)
-			}
-			n++
-		}
+		lat = scanLatencies(data, now, lat[:0])
 		if st.measuring.Load() {
-			st.events.Add(int64(n))
+			st.events.Add(int64(len(lat)))
 			st.frames.Add(1)
 			st.record(lat)
 		}
 	}
+}
+
+// scanLatencies appends to lat, for every event of an events frame, now
+// (µs) minus the event's "ts" (ms).
+func scanLatencies(frame []byte, now int64, lat []time.Duration) []time.Duration {
+	rest := frame
+	for {
+		i := bytes.Index(rest, tsKey)
+		if i < 0 {
+			return lat
+		}
+		rest = rest[i+len(tsKey):]
+		ts, n := leadingInt(rest)
+		if n == 0 {
+			continue
+		}
+		rest = rest[n:]
+		lat = append(lat, time.Duration(now-ts*1000)*time.Microsecond)
+	}
+}
+
+// leadingInt parses the decimal digits at the start of b and returns the
+// number and how many bytes it took (0: none).
+func leadingInt(b []byte) (v int64, n int) {
+	for n < len(b) && n < 18 && b[n] >= '0' && b[n] <= '9' {
+		v = v*10 + int64(b[n]-'0')
+		n++
+	}
+	return v, n
 }
 
 func json(ss []string) (string, error) {

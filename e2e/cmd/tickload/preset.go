@@ -67,27 +67,37 @@ func presetNames() string {
 // from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 100 Hz, the
 // value of USER_HZ on Linux).
 func cpuSeconds(pids []int) (float64, error) {
+	each, err := cpuEach(pids)
 	var total float64
+	for _, s := range each {
+		total += s
+	}
+	return total, err
+}
+
+// cpuEach returns the user plus system CPU time of each process of pids.
+func cpuEach(pids []int) ([]float64, error) {
+	out := make([]float64, 0, len(pids))
 	for _, pid := range pids {
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 		if err != nil {
-			return 0, fmt.Errorf("cpu of pid %d: %w", pid, err)
+			return nil, fmt.Errorf("cpu of pid %d: %w", pid, err)
 		}
 		// The command name (field 2) may hold spaces; fields after it
 		// start past the last ')'.
 		s := string(b)
 		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 		if len(f) < 13 {
-			return 0, fmt.Errorf("cpu of pid %d: short stat line", pid)
+			return nil, fmt.Errorf("cpu of pid %d: short stat line", pid)
 		}
 		u, err1 := strconv.ParseFloat(f[11], 64)
 		k, err2 := strconv.ParseFloat(f[12], 64)
 		if err1 != nil || err2 != nil {
-			return 0, fmt.Errorf("cpu of pid %d: bad stat line", pid)
+			return nil, fmt.Errorf("cpu of pid %d: bad stat line", pid)
 		}
-		total += (u + k) / 100
+		out = append(out, (u+k)/100)
 	}
-	return total, nil
+	return out, nil
 }
 
 // parsePids parses a comma list of process ids.
@@ -109,7 +119,7 @@ func parsePids(s string) ([]int, error) {
 // cpuMeter measures the CPU the server processes spend over a span.
 type cpuMeter struct {
 	pids  []int
-	start float64
+	start []float64
 	at    time.Time
 }
 
@@ -117,15 +127,23 @@ func (m *cpuMeter) begin() {
 	if len(m.pids) == 0 {
 		return
 	}
-	m.start, _ = cpuSeconds(m.pids)
+	m.start, _ = cpuEach(m.pids)
 	m.at = time.Now()
 }
 
-// used returns the CPU seconds spent since begin and the wall time.
-func (m *cpuMeter) used() (cpu float64, wall time.Duration, err error) {
+// used returns the CPU seconds spent since begin by all the processes and
+// by each, and the wall time.
+func (m *cpuMeter) used() (cpu float64, each []float64, wall time.Duration, err error) {
 	if len(m.pids) == 0 {
-		return 0, 0, nil
+		return 0, nil, 0, nil
 	}
-	end, err := cpuSeconds(m.pids)
-	return end - m.start, time.Since(m.at), err
+	end, err := cpuEach(m.pids)
+	if err != nil || len(end) != len(m.start) {
+		return 0, nil, 0, err
+	}
+	for i := range end {
+		each = append(each, end[i]-m.start[i])
+		cpu += end[i] - m.start[i]
+	}
+	return cpu, each, time.Since(m.at), nil
 }
