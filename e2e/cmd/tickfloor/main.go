@@ -75,8 +75,9 @@ func main() {
 
 // ticks calls f every o.tick for o.warmup, then measures the process's
 // CPU over o.duration of ticks; it returns the CPU seconds and the ticks
-// measured.
-func ticks(ctx context.Context, o options, f func() error) (cpu float64, n int, err error) {
+// measured. Each of measuring, if any, is called when the measurement
+// starts.
+func ticks(ctx context.Context, o options, f func() error, measuring ...func() error) (cpu float64, n int, err error) {
 	t := time.NewTicker(o.tick)
 	defer t.Stop()
 	warm := time.Now().Add(o.warmup)
@@ -93,6 +94,11 @@ func ticks(ctx context.Context, o options, f func() error) (cpu float64, n int, 
 		}
 		switch now := time.Now(); {
 		case end.IsZero() && now.After(warm):
+			for _, m := range measuring {
+				if err := m(); err != nil {
+					return 0, 0, err
+				}
+			}
 			if start, err = selfCPU(); err != nil {
 				return 0, 0, err
 			}

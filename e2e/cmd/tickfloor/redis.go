@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tickwire/tickwire/e2e/internal/benchkit"
 )
 
 // redisFloor runs -mode redis: every tick, one round trip adding o.events
@@ -38,12 +40,31 @@ func redisFloor(ctx context.Context, o options) error {
 		}
 		return nil
 	}
-	cpu, n, err := ticks(ctx, o, tick)
+	// Redis's CPU is read over the same span as ours: from the first
+	// measured tick (ticks calls measured once when it starts measuring).
+	var meter *benchkit.RedisMeter
+	defer func() {
+		if meter != nil {
+			meter.Close()
+		}
+	}()
+	measured := func() error {
+		var err error
+		meter, err = benchkit.NewRedisMeter(ctx, o.redis)
+		return err
+	}
+	cpu, n, err := ticks(ctx, o, tick, measured)
+	if err != nil {
+		return err
+	}
+	rcpu, err := meter.Used(ctx)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("redis floor: one round trip of %d XADDs every %v\n", o.events, o.tick)
-	fmt.Printf("  %d ticks: %.2f s of CPU (%.1f %% of a core): %.0f µs per tick, %.1f µs per event\n",
+	fmt.Printf("  %d ticks: client %.2f s of CPU (%.1f %% of a core): %.0f µs per tick, %.1f µs per event\n",
 		n, cpu, 100*cpu/o.duration.Seconds(), 1e6*cpu/float64(n), 1e6*cpu/float64(n*o.events))
+	fmt.Printf("  redis-server %.2f s of CPU: %.0f µs per tick, %.1f µs per event\n",
+		rcpu, 1e6*rcpu/float64(n), 1e6*rcpu/float64(n*o.events))
 	return nil
 }

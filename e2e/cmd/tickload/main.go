@@ -12,13 +12,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -30,6 +28,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/tickwire/tickwire/e2e/internal/benchkit"
 	"github.com/tickwire/tickwire/shared/auth"
 )
 
@@ -154,7 +153,7 @@ func (s *stats) percentile(p float64) time.Duration {
 }
 
 func run(ctx context.Context, o options) error {
-	forceGC(o.gc)
+	benchkit.ForceGC(o.gc)
 	memBefore, heapBefore := scrapeMem(o.metrics)
 	st := &stats{buckets: make([]int64, 100000)} // up to 10 s
 	var wg sync.WaitGroup
@@ -212,7 +211,7 @@ func run(ctx context.Context, o options) error {
 				heapBefore/(1<<20), heapAfter/(1<<20), (heapAfter-heapBefore)/float64(n)/1024)
 		}
 		if o.gc != "" {
-			forceGC(o.gc)
+			benchkit.ForceGC(o.gc)
 			memGC, heapGC := scrapeMem(o.metrics)
 			if memBefore > 0 && memGC > 0 && n > 0 {
 				fmt.Printf("after a GC: resident %.1f KiB, heap in use %.1f KiB per connection\n",
@@ -227,16 +226,16 @@ func run(ctx context.Context, o options) error {
 	st.measuring.Store(true)
 	meter := cpuMeter{pids: o.pids}
 	meter.begin()
-	rmeter, err := newRedisMeter(ctx, o.redis)
+	rmeter, err := benchkit.NewRedisMeter(ctx, o.redis)
 	if err != nil {
 		return err
 	}
-	defer rmeter.close()
+	defer rmeter.Close()
 	startEv, startFr, start := st.events.Load(), st.frames.Load(), time.Now()
 	sleep(ctx, o.duration)
 	ev, fr, el := st.events.Load()-startEv, st.frames.Load()-startFr, time.Since(start)
 	cpu, each, _, cpuErr := meter.used()
-	rcpu, rcpuErr := rmeter.used(ctx)
+	rcpu, rcpuErr := rmeter.Used(ctx)
 	st.measuring.Store(false)
 	cancel()
 	wg.Wait()
@@ -373,35 +372,12 @@ func json(ss []string) (string, error) {
 	return "[" + strings.Join(quoted, ",") + "]", nil
 }
 
-// forceGC fetches u, a URL such as /debug/pprof/heap?gc=1 that runs a GC
-// in the publisher; it does nothing when u is empty.
-func forceGC(u string) {
-	if u == "" {
-		return
-	}
-	c := http.Client{Timeout: 30 * time.Second}
-	if resp, err := c.Get(u); err == nil {
-		_ = resp.Body.Close()
-	}
-}
-
 // scrapeMem reads process_resident_memory_bytes and
 // go_memstats_heap_inuse_bytes from a /metrics page (0 when missing).
 func scrapeMem(url string) (rss, heap float64) {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
+	m, err := benchkit.Scrape(url, "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes")
 	if err != nil {
 		return 0, 0
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
-			rss, _ = strconv.ParseFloat(strings.TrimSpace(rest), 64)
-		}
-		if rest, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_inuse_bytes "); ok {
-			heap, _ = strconv.ParseFloat(strings.TrimSpace(rest), 64)
-		}
-	}
-	return rss, heap
+	return m["process_resident_memory_bytes"], m["go_memstats_heap_inuse_bytes"]
 }

@@ -2,11 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tickwire/tickwire/e2e/internal/benchkit"
 )
 
 // preset is a named workload of issue 9: the clients, their channels, and
@@ -63,9 +64,7 @@ func presetNames() string {
 	return strings.Join(names, ", ")
 }
 
-// cpuSeconds returns the user plus system CPU time of the processes pids,
-// from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 100 Hz, the
-// value of USER_HZ on Linux).
+// cpuSeconds returns the user plus system CPU time of the processes pids.
 func cpuSeconds(pids []int) (float64, error) {
 	each, err := cpuEach(pids)
 	var total float64
@@ -79,23 +78,11 @@ func cpuSeconds(pids []int) (float64, error) {
 func cpuEach(pids []int) ([]float64, error) {
 	out := make([]float64, 0, len(pids))
 	for _, pid := range pids {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		c, err := benchkit.ProcCPU(pid)
 		if err != nil {
-			return nil, fmt.Errorf("cpu of pid %d: %w", pid, err)
+			return nil, err
 		}
-		// The command name (field 2) may hold spaces; fields after it
-		// start past the last ')'.
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) < 13 {
-			return nil, fmt.Errorf("cpu of pid %d: short stat line", pid)
-		}
-		u, err1 := strconv.ParseFloat(f[11], 64)
-		k, err2 := strconv.ParseFloat(f[12], 64)
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("cpu of pid %d: bad stat line", pid)
-		}
-		out = append(out, (u+k)/100)
+		out = append(out, c)
 	}
 	return out, nil
 }

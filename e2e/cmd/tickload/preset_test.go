@@ -1,17 +1,13 @@
 package main
 
 import (
-	"context"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
-
-	"github.com/tickwire/tickwire/shared/redistest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -64,44 +60,6 @@ func TestCPUSeconds(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
-func TestParseRedisCPU(t *testing.T) {
-	info := "# CPU\r\nused_cpu_sys:1.500000\r\nused_cpu_user:2.250000\r\nused_cpu_sys_children:9.0\r\nused_cpu_user_main_thread:1.0\r\n"
-	got, err := parseRedisCPU(info)
-	if err != nil || got != 3.75 {
-		t.Fatalf("parseRedisCPU = %v, %v; want 3.75", got, err)
-	}
-	if _, err := parseRedisCPU("# CPU\r\nused_cpu_sys:1\r\n"); err == nil {
-		t.Error("a reply without used_cpu_user was accepted")
-	}
-	if _, err := parseRedisCPU("used_cpu_sys:x\r\nused_cpu_user:1\r\n"); err == nil {
-		t.Error("a bad number was accepted")
-	}
-}
-
-// The meter reads a real Redis's CPU, which grows while it works.
-func TestRedisMeter(t *testing.T) {
-	srv := redistest.Start(t)
-	ctx := context.Background()
-	m, err := newRedisMeter(ctx, "redis://"+srv.Addr()+"/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.close()
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer rdb.Close()
-	for used := 0.0; used <= 0; {
-		if err := rdb.Set(ctx, "k", strings.Repeat("x", 1<<16), 0).Err(); err != nil {
-			t.Fatal(err)
-		}
-		if used, err = m.used(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := newRedisMeter(ctx, "http://nope"); err == nil {
-		t.Error("a bad URL was accepted")
-	}
-}
 
 func TestScanLatencies(t *testing.T) {
 	frame := []byte(`{"type":"events","events":[{"channel":"trade:A","seq":1,"ts":1000,"data":{"price":1}},` +

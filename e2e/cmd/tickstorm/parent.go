@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/tickwire/tickwire/e2e/internal/benchkit"
 )
 
 // runParent starts the children, samples CPU and the publishers' metrics
@@ -84,7 +85,7 @@ func runParent(ctx context.Context, o options) error {
 	cpuRun1, at1 := sampleCPU(groups), time.Now()
 	held := scrape(o.metrics) // children still hold their connections
 	for _, u := range o.gcURL {
-		forceGC(u)
+		benchkit.ForceGC(u)
 	}
 	afterGC := scrape(o.metrics)
 	if ctx.Err() != nil {
@@ -234,5 +235,3 @@ func percentile(b map[int]int64, q float64) time.Duration {
 	}
 	return time.Duration(keys[len(keys)-1]+1) * bucketUnit
 }
-
-var errNoProc = errors.New("no such process")

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"net/http"
-	"os"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/tickwire/tickwire/e2e/internal/benchkit"
 )
 
 // metrics are the sums over the publishers' /metrics pages.
@@ -18,44 +16,16 @@ type metrics struct {
 
 func scrape(urls []string) metrics {
 	var m metrics
-	c := http.Client{Timeout: 5 * time.Second}
 	for _, u := range urls {
-		m.conns = append(m.conns, 0)
-		resp, err := c.Get(u)
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			name, val, ok := strings.Cut(sc.Text(), " ")
-			if !ok {
-				continue
-			}
-			v, _ := strconv.ParseFloat(strings.TrimSpace(val), 64)
-			switch name {
-			case "process_resident_memory_bytes":
-				m.rss += v
-			case "go_memstats_heap_inuse_bytes":
-				m.heap += v
-			case "go_goroutines":
-				m.goroutines += v
-			case "go_memstats_stack_inuse_bytes":
-				m.stack += v
-			case "tickwire_publisher_connections":
-				m.conns[len(m.conns)-1] = v
-			}
-		}
-		_ = resp.Body.Close()
+		v, _ := benchkit.Scrape(u, "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes",
+			"go_goroutines", "go_memstats_stack_inuse_bytes", "tickwire_publisher_connections")
+		m.rss += v["process_resident_memory_bytes"]
+		m.heap += v["go_memstats_heap_inuse_bytes"]
+		m.goroutines += v["go_goroutines"]
+		m.stack += v["go_memstats_stack_inuse_bytes"]
+		m.conns = append(m.conns, v["tickwire_publisher_connections"])
 	}
 	return m
-}
-
-// forceGC fetches a URL such as /debug/pprof/heap?gc=1, which runs a GC.
-func forceGC(u string) {
-	c := http.Client{Timeout: 30 * time.Second}
-	if resp, err := c.Get(u); err == nil {
-		_ = resp.Body.Close()
-	}
 }
 
 type cpuGroup struct {
@@ -101,35 +71,13 @@ func sampleCPUOf(gs []cpuGroup, read func(pid int) (float64, error)) []float64 {
 	return out
 }
 
-// clkTck is USER_HZ, 100 on every Linux this runs on.
-const clkTck = 100
-
 // procCPU is pid's user + system CPU seconds.
-func procCPU(pid int) (float64, error) {
-	u, s, err := procTimes(pid)
-	return u + s, err
-}
+func procCPU(pid int) (float64, error) { return benchkit.ProcCPU(pid) }
 
 // procSysCPU is pid's system CPU seconds.
 func procSysCPU(pid int) (float64, error) {
-	_, s, err := procTimes(pid)
+	_, s, err := benchkit.ProcTimes(pid)
 	return s, err
-}
-
-func procTimes(pid int) (user, sys float64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, errNoProc
-	}
-	// Fields after the command name, which is in parentheses.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 13 {
-		return 0, 0, errNoProc
-	}
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return utime / clkTck, stime / clkTck, nil
 }
 
 // reportSys prints each group's kernel share of its CPU in a phase.

@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"context"
@@ -10,32 +10,33 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// redisMeter measures the CPU a Redis server spends over a span, from
-// INFO CPU (used_cpu_user + used_cpu_sys, its main and background threads).
-// The zero meter (no URL) measures nothing.
-type redisMeter struct {
+// RedisMeter measures the CPU a Redis server spends over a span, from INFO
+// CPU (used_cpu_user + used_cpu_sys: its main and background threads).
+// The meter of an empty URL measures nothing and reports 0.
+type RedisMeter struct {
 	rdb   *redis.Client
 	start float64
 }
 
-func newRedisMeter(ctx context.Context, url string) (*redisMeter, error) {
+// NewRedisMeter starts measuring the Redis at url (redis://host:port/db).
+func NewRedisMeter(ctx context.Context, url string) (*RedisMeter, error) {
 	if url == "" {
-		return &redisMeter{}, nil
+		return &RedisMeter{}, nil
 	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("-redis %q: %w", url, err)
+		return nil, fmt.Errorf("redis url %q: %w", url, err)
 	}
-	m := &redisMeter{rdb: redis.NewClient(opt)}
+	m := &RedisMeter{rdb: redis.NewClient(opt)}
 	if m.start, err = m.cpu(ctx); err != nil {
-		m.close()
+		m.Close()
 		return nil, err
 	}
 	return m, nil
 }
 
-// used returns the Redis CPU seconds spent since the meter was made.
-func (m *redisMeter) used(ctx context.Context) (float64, error) {
+// Used returns the Redis CPU seconds spent since the meter was made.
+func (m *RedisMeter) Used(ctx context.Context) (float64, error) {
 	if m.rdb == nil {
 		return 0, nil
 	}
@@ -43,24 +44,25 @@ func (m *redisMeter) used(ctx context.Context) (float64, error) {
 	return end - m.start, err
 }
 
-func (m *redisMeter) close() {
+// Close releases the meter's connection.
+func (m *RedisMeter) Close() {
 	if m.rdb != nil {
 		_ = m.rdb.Close()
 	}
 }
 
-func (m *redisMeter) cpu(ctx context.Context) (float64, error) {
+func (m *RedisMeter) cpu(ctx context.Context) (float64, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	info, err := m.rdb.Info(ctx, "cpu").Result()
 	if err != nil {
 		return 0, fmt.Errorf("redis INFO CPU: %w", err)
 	}
-	return parseRedisCPU(info)
+	return ParseRedisCPU(info)
 }
 
-// parseRedisCPU sums used_cpu_user and used_cpu_sys of an INFO CPU reply.
-func parseRedisCPU(info string) (float64, error) {
+// ParseRedisCPU sums used_cpu_user and used_cpu_sys of an INFO CPU reply.
+func ParseRedisCPU(info string) (float64, error) {
 	var total float64
 	found := 0
 	for _, line := range strings.Split(info, "\n") {
