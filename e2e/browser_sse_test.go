@@ -108,19 +108,6 @@ func TestBrowserSSEFallback(t *testing.T) {
 		}
 		return nil
 	})
-	first, last := got[0], got[len(got)-1]
-	entries, err := rdb.XRange(ctxT(t, 5*time.Second), "bs:{0}:hist:trade:AAPL", first, last).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := make([]string, len(entries))
-	for i, m := range entries {
-		want[i] = m.ID
-	}
-	if !slices.Equal(got, want) {
-		missing, extra := diffIDs(got, want)
-		t.Fatalf("the page's AAPL trades differ from Redis's history between %s and %s: %d logged, %d in Redis; missing %v; not in Redis or twice %v",
-			first, last, len(got), len(want), missing, extra)
-	}
+	sameAsHistory(t, rdb, "bs:{0}:hist:trade:AAPL", got)
 	t.Logf("trade:AAPL: %d events over SSE, the same as Redis's history", len(got))
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/shared/redistest"
@@ -209,23 +210,11 @@ func TestBrowserDemo(t *testing.T) {
 		if len(got) < 10 {
 			t.Fatalf("%s: the page logged %d events", ch, len(got))
 		}
-		first, last := got[0], got[len(got)-1]
+		first := got[0]
 		if ms := idMs(t, first); ms >= killed.UnixMilli() {
 			t.Fatalf("%s: the page's log starts after the kill (%s)", ch, first)
 		}
-		entries, err := rdb.XRange(ctxT(t, 5*time.Second), "br:{0}:hist:"+ch, first, last).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := make([]string, len(entries))
-		for i, m := range entries {
-			want[i] = m.ID
-		}
-		if !slices.Equal(got, want) {
-			missing, extra := diffIDs(got, want)
-			t.Fatalf("%s: the page's events differ from Redis's history between %s and %s: %d logged, %d in Redis; missing %v; not in Redis or twice %v",
-				ch, first, last, len(got), len(want), missing, extra)
-		}
+		sameAsHistory(t, rdb, "br:{0}:hist:"+ch, got)
 		t.Logf("%s: %d events, contiguous with Redis across the kill", ch, len(got))
 	}
 }
@@ -277,6 +266,26 @@ func idMs(t *testing.T, id string) int64 {
 		t.Fatalf("id %q: %v", id, err)
 	}
 	return ms
+}
+
+// sameAsHistory fails t unless got, a page's log of one channel's ids, is
+// exactly the entries of the history key between its first and last id.
+func sameAsHistory(t *testing.T, rdb *redis.Client, key string, got []string) {
+	t.Helper()
+	first, last := got[0], got[len(got)-1]
+	entries, err := rdb.XRange(ctxT(t, 5*time.Second), key, first, last).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]string, len(entries))
+	for i, m := range entries {
+		want[i] = m.ID
+	}
+	if !slices.Equal(got, want) {
+		missing, extra := diffIDs(got, want)
+		t.Fatalf("%s: the page's events differ from Redis's history between %s and %s: %d logged, %d in Redis; missing %v; not in Redis or twice %v",
+			key, first, last, len(got), len(want), missing, extra)
+	}
 }
 
 // diffIDs returns up to 10 ids of want missing from got, and up to 10 of
