@@ -59,3 +59,26 @@ func TestSelfCPU(t *testing.T) {
 		_ = os.Getpid() // spin through a syscall
 	}
 }
+
+func TestLatencies(t *testing.T) {
+	var l latencies
+	if got := l.String(); got != "no frames measured" {
+		t.Errorf("empty = %q", got)
+	}
+	for i := 1; i <= 100; i++ {
+		l.add(time.Duration(i) * 100 * time.Microsecond) // 0.1 .. 10 ms
+	}
+	l.add(-time.Millisecond) // a clock step back counts as 0
+	if p50, p99 := l.quantile(.5), l.quantile(.99); p50 != 5010*time.Microsecond || p99 != 9910*time.Microsecond {
+		t.Errorf("p50 %v p99 %v, want 5.01ms 9.91ms", p50, p99)
+	}
+	if l.max != 10*time.Millisecond || l.n != 101 {
+		t.Errorf("max %v n %d", l.max, l.n)
+	}
+}
+
+func TestWriteFloorFrameTooSmall(t *testing.T) {
+	if err := writeFloor(context.Background(), short(options{conns: 1, bytes: 4, events: 1})); err == nil {
+		t.Error("a frame too small for its time was accepted")
+	}
+}
