@@ -244,7 +244,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		release()
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	ws, br, err := wsconn.Upgrade(&s.upgrader, w, r)
 	if err != nil {
 		release()
 		s.refuseUpgrade(r, err)
@@ -261,7 +261,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		}()
 		return
 	}
-	c := wsconn.New(s.deps, ws, ident)
+	c := wsconn.New(s.deps, ws, br, ident)
 	go func() {
 		defer release()
 		c.Serve(s.shutdown, ident != nil)

@@ -2,14 +2,17 @@
 // authentication, subscriptions with snapshot and resume, the bounded
 // outbound queue and its writer, heartbeats and limits.
 //
-// Each connection runs one goroutine for good: Serve's caller reads client
-// frames. A writer goroutine runs while there is something to write (lazy.go,
-// writer.go), and each client frame is handled on a short-lived goroutine
-// of its own that the reader waits for (aside), so that an idle connection
-// holds one small stack. Serve returns only after all have stopped.
+// Each connection runs one goroutine for good: Serve's caller, the reader.
+// A writer goroutine runs while there is something to write (lazy.go,
+// writer.go), and each client frame is read and handled on a short-lived
+// goroutine of its own that the reader waits for (aside), so that an idle
+// connection holds one small stack: its reader waits for the client's next
+// bytes a few frames deep (idle_linux.go). Serve returns only after all
+// have stopped.
 package wsconn
 
 import (
+	"bufio"
 	"context"
 	"log/slog"
 	"sync"
@@ -104,6 +107,8 @@ type Deps struct {
 type Conn struct {
 	d      *Deps
 	ws     *websocket.Conn // nil for an event stream (sse.go)
+	br     *bufio.Reader   // ws's read buffer (Upgrade); nil if not known
+	ready  *readiness      // waits for the client's bytes; nil: read at once
 	out    wire            // where the writer writes
 	pos    *positions      // an event stream's resume position (sse.go); nil on a WebSocket
 	resume []event.ID      // an event stream's Last-Event-ID, for its subscribe
@@ -140,12 +145,15 @@ type Conn struct {
 	stats      connStats // for the close line and the writer check (observe.go)
 }
 
-// New wraps an upgraded WebSocket. ident is the identity verified at the
-// upgrade, or nil when the client must send an auth frame.
-func New(d *Deps, ws *websocket.Conn, ident *auth.Identity) *Conn {
+// New wraps an upgraded WebSocket. br is its read buffer, as Upgrade
+// returns it; with nil, an idle reader waits in gorilla's read (deeper, on
+// a second goroutine). ident is the identity verified at the upgrade, or
+// nil when the client must send an auth frame.
+func New(d *Deps, ws *websocket.Conn, br *bufio.Reader, ident *auth.Identity) *Conn {
 	c := &Conn{
 		d:          d,
 		ws:         ws,
+		br:         br,
 		out:        wsWire{ws},
 		q:          newQueue(d.Config.QueueEvents, d.Config.QueueBytes),
 		subs:       make(map[event.Channel]struct{}),
@@ -154,6 +162,9 @@ func New(d *Deps, ws *websocket.Conn, ident *auth.Identity) *Conn {
 	}
 	if ident != nil {
 		c.ident = *ident
+	}
+	if br != nil {
+		c.ready = newReadiness(ws.NetConn())
 	}
 	c.w = newLazyWriter(c.writeLoop)
 	return c
@@ -217,8 +228,18 @@ func (c *Conn) Serve(ctx context.Context, preAuthed bool) {
 	m := c.d.Metrics
 	m.Connections.Inc()
 	defer m.Connections.Dec()
-	defer c.lifecycle()()
-	c.ws.SetReadLimit(MaxFrameSize)
+	// Whatever runs on the reader's goroutine sets the size of its stack
+	// for good (idle_linux.go): the start runs aside.
+	var end func()
+	c.aside(func() {
+		end = c.lifecycle()
+		c.ws.SetReadLimit(MaxFrameSize)
+	})
+	defer func() {
+		if end != nil { // nil only if the start panicked
+			end()
+		}
+	}()
 	stop := context.AfterFunc(ctx, func() {
 		c.closeWith(CloseGoingAway, "server going away: reconnect and resume")
 	})
@@ -261,8 +282,28 @@ func (c *Conn) ping() {
 	c.pinger.Reset(c.d.Config.Heartbeat)
 }
 
-// readLoop reads and handles client frames until the connection ends.
+// readLoop reads and handles client frames until the connection ends. It
+// waits for each frame's first bytes itself, a few frames deep, and reads
+// and handles the frame aside: gorilla's read path and the handling of a
+// frame need a deeper stack than an idle connection should keep.
 func (c *Conn) readLoop() {
+	c.aside(c.startReading)
+	for {
+		if err := c.idle(); err != nil {
+			c.readFailed(err)
+			return
+		}
+		var err error
+		c.aside(func() { err = c.readFrame() })
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+	}
+}
+
+// startReading sets the first read deadline and the pong handler.
+func (c *Conn) startReading() {
 	hb := c.d.Config.Heartbeat
 	if !c.authed {
 		_ = c.ws.SetReadDeadline(time.Now().Add(c.d.Config.AuthTimeout))
@@ -275,20 +316,33 @@ func (c *Conn) readLoop() {
 		}
 		return nil
 	})
-	for {
-		mt, data, err := c.ws.ReadMessage()
-		if err != nil {
-			c.readFailed(err)
-			return
-		}
-		if c.q.closing() {
-			continue // drain until the client answers our close
-		}
-		if c.authed {
-			_ = c.ws.SetReadDeadline(time.Now().Add(2 * hb))
-		}
-		c.aside(func() { c.frame(mt, data) })
+}
+
+// idle waits until the client has sent something, when nothing it sent
+// waits in the read buffer. The read deadline applies to the wait: a
+// timeout here is the read's timeout.
+func (c *Conn) idle() error {
+	if c.ready == nil || c.br.Buffered() > 0 {
+		return nil
 	}
+	return c.ready.wait()
+}
+
+// readFrame reads one client frame (with the control frames before it)
+// and handles it. It returns the read's error.
+func (c *Conn) readFrame() error {
+	mt, data, err := c.ws.ReadMessage()
+	if err != nil {
+		return err
+	}
+	if c.q.closing() {
+		return nil // drain until the client answers our close
+	}
+	if c.authed {
+		_ = c.ws.SetReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
+	}
+	c.frame(mt, data)
+	return nil
 }
 
 // frame handles one client frame of type mt.

@@ -1,0 +1,216 @@
+package wsconn
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tickwire/tickwire/shared/auth"
+	"github.com/tickwire/tickwire/shared/poll"
+)
+
+// maskedFrame encodes a masked text frame, as a client sends it (payload
+// under 126 bytes).
+func maskedFrame(payload string) []byte {
+	mask := [4]byte{1, 2, 3, 4}
+	b := []byte{0x81, 0x80 | byte(len(payload)), mask[0], mask[1], mask[2], mask[3]}
+	for i := range len(payload) {
+		b = append(b, payload[i]^mask[i%4])
+	}
+	return b
+}
+
+// readerAt reports where the connection's reader is: parked in idle (the
+// shallow wait), reading a frame, or neither (running).
+func readerAt() (idle, reading int) {
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	return strings.Count(stacks, "wsconn.(*Conn).idle("), strings.Count(stacks, "wsconn.(*Conn).readFrame(")
+}
+
+func waitIdle(t *testing.T) {
+	t.Helper()
+	poll.Until(t, 10*time.Second, func() error {
+		if idle, reading := readerAt(); idle != 1 || reading != 0 {
+			return fmt.Errorf("%d readers idle, %d reading: want the reader parked in idle", idle, reading)
+		}
+		return nil
+	})
+}
+
+func pongs(t *testing.T, ws *websocket.Conn, ids ...string) {
+	t.Helper()
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for _, id := range ids {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("waiting for pong %s: %v", id, err)
+		}
+		if want := `{"type":"pong","id":"` + id + `"}`; string(data) != want {
+			t.Fatalf("got %s, want %s", data, want)
+		}
+	}
+}
+
+// An idle reader waits for the client's bytes in idle, not in gorilla's
+// read (whose depth would keep a 4 KiB stack); frames that arrive
+// together are all handled, the later ones from the read buffer without
+// a wait (were they waited for, they would never be answered); a frame
+// that arrives in pieces is read whole.
+func TestIdleReaderWaitsShallow(t *testing.T) {
+	c, ws := serveOne(t, 64)
+	if c.ready == nil || c.br == nil {
+		t.Fatal("no readiness or read buffer: the reader would wait deep")
+	}
+	raw := ws.NetConn()
+	waitIdle(t)
+
+	// Three frames in one write, right away: the first read takes all.
+	var three []byte
+	for _, id := range []string{"1", "2", "3"} {
+		three = append(three, maskedFrame(`{"op":"ping","id":"`+id+`"}`)...)
+	}
+	if _, err := raw.Write(three); err != nil {
+		t.Fatal(err)
+	}
+	pongs(t, ws, "1", "2", "3")
+	waitIdle(t)
+
+	// A frame in two pieces: the reader reads the first and waits, in
+	// gorilla's read, for the rest.
+	f := maskedFrame(`{"op":"ping","id":"4"}`)
+	if _, err := raw.Write(f[:5]); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 10*time.Second, func() error {
+		if _, reading := readerAt(); reading != 1 {
+			return fmt.Errorf("reader not reading the partial frame")
+		}
+		return nil
+	})
+	if _, err := raw.Write(f[5:]); err != nil {
+		t.Fatal(err)
+	}
+	pongs(t, ws, "4")
+	waitIdle(t)
+
+	// Again and again: a wake-up left over from the reads is not taken
+	// for data (the reader would wait in gorilla's read again).
+	for i := 5; i < 25; i++ {
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"op":"ping","id":"%d"}`, i))); err != nil {
+			t.Fatal(err)
+		}
+		pongs(t, ws, fmt.Sprint(i))
+	}
+	waitIdle(t)
+}
+
+// gateUsers holds the first Acquire until release is closed.
+type gateUsers struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g gateUsers) Acquire(string) bool {
+	close(g.entered)
+	<-g.release
+	return true
+}
+
+func (gateUsers) Release(string) {}
+
+// A frame that arrives while the reader handles the one before stays in
+// the socket (gorilla is not reading): the idle wait that follows must
+// find it there. The poller's wake-up for it may have been consumed, so
+// only asking the socket finds it; a wait without asking would never end.
+func TestIdleReaderFindsBytesInSocket(t *testing.T) {
+	const secret = "idle-test-secret"
+	d := testDeps(64)
+	v, err := auth.NewVerifier(auth.Config{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := gateUsers{entered: make(chan struct{}), release: make(chan struct{})}
+	d.Verifier, d.Users = v, gate
+	ws := serveWith(t, d, func(*Conn) {})
+	tok, err := auth.Mint(secret, "u", time.Hour, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"auth","token":"`+tok+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	<-gate.entered // the auth frame is read and being handled
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"ping","id":"p"}`)); err != nil {
+		t.Fatal(err)
+	}
+	// Not a synchronisation (the test passes however long this is): time
+	// for the runtime's poller to take the ping's wake-up while the
+	// reader is still busy, which is the case to test.
+	time.Sleep(50 * time.Millisecond)
+	close(gate.release)
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, data, err := ws.ReadMessage(); err != nil || !strings.Contains(string(data), `"type":"welcome"`) {
+		t.Fatalf("got %s %v, want welcome", data, err)
+	}
+	pongs(t, ws, "p")
+}
+
+// The read deadline applies to the idle wait: a client that does not
+// authenticate in time gets the auth timeout, as when the reader waited
+// in gorilla's read.
+func TestIdleReaderAuthTimeout(t *testing.T) {
+	d := testDeps(64)
+	d.Config.AuthTimeout = 200 * time.Millisecond
+	ws := serveWith(t, d, func(c *Conn) {})
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, data, err := ws.ReadMessage()
+	if err != nil || !strings.Contains(string(data), `"code":"unauthorized"`) {
+		t.Fatalf("got %s %v, want the unauthorized error", data, err)
+	}
+	_, _, err = ws.ReadMessage()
+	if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != int(CloseUnauthorized) {
+		t.Fatalf("got %v, want close %d", err, CloseUnauthorized)
+	}
+}
+
+// Bytes a client sends with its handshake, before the server answered,
+// are not lost in the swap of read buffers: the upgrade is refused, as
+// gorilla refuses it.
+func TestUpgradeRefusesEarlyData(t *testing.T) {
+	upgraded := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, _, err := Upgrade(&websocket.Upgrader{ReadBufferSize: 512}, w, r)
+		if err == nil {
+			_ = ws.Close()
+		}
+		upgraded <- err
+	}))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := conn.Write(append([]byte(req), maskedFrame(`{"op":"ping"}`)...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-upgraded; err == nil {
+		t.Fatal("upgraded a connection whose first frame came with the handshake")
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, _ := bufio.NewReader(conn).ReadString('\n')
+	if strings.Contains(line, "101") {
+		t.Fatalf("got %q, want no switch of protocols", line)
+	}
+}
