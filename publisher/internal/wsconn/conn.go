@@ -117,8 +117,8 @@ type Conn struct {
 
 	ident    auth.Identity
 	authed   bool
-	userHeld bool                       // Users.Acquire succeeded
-	subs     map[event.Channel]struct{} // concrete and KIND:*
+	userHeld bool    // Users.Acquire succeeded
+	subs     hub.Set // concrete and KIND:*
 	limiter  *rate.Limiter
 	overRate time.Time // when the client went over the rate; zero if not
 	lastDrop time.Time // when a frame was last dropped by the rate limit
@@ -156,7 +156,6 @@ func New(d *Deps, ws *websocket.Conn, br *bufio.Reader, ident *auth.Identity) *C
 		br:         br,
 		out:        wsWire{ws},
 		q:          newQueue(d.Config.QueueEvents, d.Config.QueueBytes),
-		subs:       make(map[event.Channel]struct{}),
 		limiter:    rate.NewLimiter(rate.Limit(d.Config.RateLimit), d.Config.RateBurst),
 		readerDone: make(chan struct{}),
 	}

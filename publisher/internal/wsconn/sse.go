@@ -192,7 +192,6 @@ func NewStream(d *Deps, w http.ResponseWriter, remote string, ident auth.Identit
 		d: d, pos: pos, ident: ident, authed: true, userHeld: true,
 		q:          newQueue(d.Config.QueueEvents, d.Config.QueueBytes),
 		user:       ident.Subject,
-		subs:       make(map[event.Channel]struct{}),
 		readerDone: make(chan struct{}),
 	}
 	close(c.readerDone) // no reader
@@ -263,7 +262,7 @@ func (c *Conn) subscribeStream(req StreamRequest) {
 	}
 	c.resume = req.Resume
 	c.handleSubscribe(f)
-	if len(c.subs) == 0 { // refused: the error message is queued
+	if c.subs.Len() == 0 { // refused: the error message is queued
 		c.closeWith(CloseGoingAway, "subscribe failed")
 		return
 	}
