@@ -15,7 +15,6 @@ import (
 	"bufio"
 	"context"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -125,9 +124,7 @@ type Conn struct {
 	lastRate time.Time // when rate_limited was last sent
 	bad      int       // malformed frames so far
 
-	expiryMu sync.Mutex
-	expiry   *time.Timer // fires token_expired; guarded by expiryMu
-	pinger   *time.Timer // sends a ping every heartbeat
+	clk clock // heartbeat and token expiry (clock.go)
 
 	w       *lazyWriter
 	aborted atomic.Bool // overflowed: the writer stops between frames
@@ -230,55 +227,37 @@ func (c *Conn) Serve(ctx context.Context, preAuthed bool) {
 	// Whatever runs on the reader's goroutine sets the size of its stack
 	// for good (idle_linux.go): the start runs aside.
 	var end func()
-	c.aside(func() {
-		end = c.lifecycle()
-		c.ws.SetReadLimit(MaxFrameSize)
-	})
+	var stop func() bool
 	defer func() {
-		if end != nil { // nil only if the start panicked
+		if stop != nil { // nil only if the start panicked
+			stop()
 			end()
 		}
 	}()
-	stop := context.AfterFunc(ctx, func() {
-		c.closeWith(CloseGoingAway, "server going away: reconnect and resume")
+	c.aside(func() {
+		end = c.lifecycle()
+		c.ws.SetReadLimit(MaxFrameSize)
+		stop = context.AfterFunc(ctx, func() {
+			c.closeWith(CloseGoingAway, "server going away: reconnect and resume")
+		})
+		c.startClock()
+		if preAuthed {
+			c.admit(c.ident, "")
+		}
+		c.startReading()
 	})
-	defer stop()
-	c.pinger = time.AfterFunc(c.d.Config.Heartbeat, c.ping)
-
-	if preAuthed {
-		c.aside(func() { c.admit(c.ident, "") })
-	}
 	c.readLoop()
 	close(c.readerDone)
 	c.closeWith(closeGone, "")
 
 	c.w.stop()
-	c.pinger.Stop()
+	c.stopClock()
 
 	_ = c.ws.Close()
 	c.d.Hub.Remove(c)
-	c.stopExpiry()
 	if c.userHeld {
 		c.d.Users.Release(c.ident.Subject)
 	}
-}
-
-// ping sends a WebSocket ping (WriteControl may run beside the writer) and
-// re-arms itself; a connection that cannot take a ping is closed.
-func (c *Conn) ping() {
-	if c.q.closing() {
-		return
-	}
-	if c.pos != nil { // an event stream: the comment goes through the writer
-		c.send(ssePing)
-		c.pinger.Reset(c.d.Config.Heartbeat)
-		return
-	}
-	if err := c.out.ping(); err != nil {
-		c.writeFailed(err)
-		return
-	}
-	c.pinger.Reset(c.d.Config.Heartbeat)
 }
 
 // readLoop reads and handles client frames until the connection ends. It
@@ -286,7 +265,6 @@ func (c *Conn) ping() {
 // and handles the frame aside: gorilla's read path and the handling of a
 // frame need a deeper stack than an idle connection should keep.
 func (c *Conn) readLoop() {
-	c.aside(c.startReading)
 	for {
 		if err := c.idle(); err != nil {
 			c.readFailed(err)
@@ -444,29 +422,4 @@ func (c *Conn) refuse(id, msg string) {
 	c.refused(monitor.RefusedUnauthorized, "why", msg)
 	c.sendError(id, CodeUnauthorized, msg)
 	c.closeWith(CloseUnauthorized, "unauthorized")
-}
-
-func (c *Conn) stopExpiry() {
-	c.expiryMu.Lock()
-	if c.expiry != nil {
-		c.expiry.Stop()
-	}
-	c.expiryMu.Unlock()
-}
-
-// armExpiry (re)starts the token_expired timer for exp.
-func (c *Conn) armExpiry(exp time.Time) {
-	d := time.Until(exp)
-	c.expiryMu.Lock()
-	defer c.expiryMu.Unlock()
-	if c.expiry == nil {
-		c.expiry = time.AfterFunc(d, c.expired)
-		return
-	}
-	c.expiry.Reset(d)
-}
-
-func (c *Conn) expired() {
-	c.sendError("", CodeTokenExpired, "token expired: send a fresh auth frame before exp")
-	c.closeWith(CloseUnauthorized, "token expired")
 }

@@ -210,7 +210,7 @@ func (c *Conn) ServeStream(ctx context.Context, reqDone <-chan struct{}, req Str
 	defer m.Connections.Dec()
 	defer c.lifecycle()()
 	out := c.out.(*sseWire)
-	c.pinger = time.AfterFunc(c.d.Config.Heartbeat, c.ping)
+	c.startClock()
 	c.armExpiry(c.ident.Expires.Add(c.d.Config.Leeway))
 	if req.Resume != nil {
 		copy(c.pos.ids, req.Resume)
@@ -232,9 +232,8 @@ func (c *Conn) ServeStream(ctx context.Context, reqDone <-chan struct{}, req Str
 	c.closeWith(closeGone, "")
 	out.close()
 	c.w.stop()
-	c.pinger.Stop()
+	c.stopClock()
 	c.d.Hub.Remove(c)
-	c.stopExpiry()
 	c.d.Users.Release(c.ident.Subject)
 }
 
