@@ -119,8 +119,10 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 5 * time.Second,
-		ReadBufferSize:   512, // client frames are small; larger ones take more reads
-		WriteBufferSize:  16 << 10,
+		// Client frames are small; larger ones take more reads. Each
+		// connection keeps this buffer for its whole life.
+		ReadBufferSize:  288,
+		WriteBufferSize: 16 << 10,
 		// Idle connections hold no write buffer: it is taken from the pool
 		// only while a frame is being written.
 		WriteBufferPool: &sync.Pool{},

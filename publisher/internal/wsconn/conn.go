@@ -117,12 +117,12 @@ type Conn struct {
 	ident    auth.Identity
 	authed   bool
 	userHeld bool    // Users.Acquire succeeded
+	bad      int32   // malformed frames so far (beside the bools: Conn fits 512 bytes)
 	subs     hub.Set // concrete and KIND:*
 	limiter  *rate.Limiter
 	overRate time.Time // when the client went over the rate; zero if not
 	lastDrop time.Time // when a frame was last dropped by the rate limit
 	lastRate time.Time // when rate_limited was last sent
-	bad      int       // malformed frames so far
 
 	clk clock // heartbeat and token expiry (clock.go)
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gorilla/websocket"
 
@@ -18,10 +19,16 @@ import (
 )
 
 // maskedFrame encodes a masked text frame, as a client sends it (payload
-// under 126 bytes).
+// under 64 KiB).
 func maskedFrame(payload string) []byte {
 	mask := [4]byte{1, 2, 3, 4}
-	b := []byte{0x81, 0x80 | byte(len(payload)), mask[0], mask[1], mask[2], mask[3]}
+	b := []byte{0x81}
+	if n := len(payload); n < 126 {
+		b = append(b, 0x80|byte(n))
+	} else {
+		b = append(b, 0x80|126, byte(n>>8), byte(n))
+	}
+	b = append(b, mask[:]...)
 	for i := range len(payload) {
 		b = append(b, payload[i]^mask[i%4])
 	}
@@ -100,6 +107,14 @@ func TestIdleReaderWaitsShallow(t *testing.T) {
 		t.Fatal(err)
 	}
 	pongs(t, ws, "4")
+	waitIdle(t)
+
+	// A frame larger than the read buffer, in one write.
+	big := strings.Repeat("x", 3000)
+	if _, err := raw.Write(maskedFrame(`{"op":"ping","id":"` + big + `"}`)); err != nil {
+		t.Fatal(err)
+	}
+	pongs(t, ws, big)
 	waitIdle(t)
 
 	// Again and again: a wake-up left over from the reads is not taken
@@ -188,7 +203,7 @@ func TestIdleReaderAuthTimeout(t *testing.T) {
 func TestUpgradeRefusesEarlyData(t *testing.T) {
 	upgraded := make(chan error, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, _, err := Upgrade(&websocket.Upgrader{ReadBufferSize: 512}, w, r)
+		ws, _, err := Upgrade(&websocket.Upgrader{ReadBufferSize: 288}, w, r)
 		if err == nil {
 			_ = ws.Close()
 		}
@@ -212,5 +227,13 @@ func TestUpgradeRefusesEarlyData(t *testing.T) {
 	line, _ := bufio.NewReader(conn).ReadString('\n')
 	if strings.Contains(line, "101") {
 		t.Fatalf("got %q, want no switch of protocols", line)
+	}
+}
+
+// A connection's struct fits the 512-byte size class of the allocator
+// (one more field of 8 bytes takes it to 576: every idle connection pays).
+func TestConnSize(t *testing.T) {
+	if n := unsafe.Sizeof(Conn{}); n > 512 {
+		t.Fatalf("Conn is %d bytes, want at most 512", n)
 	}
 }

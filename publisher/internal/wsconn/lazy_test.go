@@ -101,7 +101,7 @@ func serveWith(t *testing.T, d *Deps, setup func(*Conn)) *websocket.Conn {
 	t.Helper()
 	done := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, br, err := Upgrade(&websocket.Upgrader{ReadBufferSize: 512}, w, r)
+		ws, br, err := Upgrade(&websocket.Upgrader{ReadBufferSize: 288}, w, r)
 		if err != nil {
 			return
 		}

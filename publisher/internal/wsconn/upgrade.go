@@ -11,7 +11,7 @@ import (
 // minReadBuffer is the smallest read buffer Upgrade gives a connection:
 // gorilla takes the hijacked reader as the connection's own only when it
 // holds more than 256 bytes.
-const minReadBuffer = 512
+const minReadBuffer = 257
 
 // Upgrade upgrades r like u.Upgrade, and also returns the connection's
 // read buffer (u.ReadBufferSize bytes, at least minReadBuffer), which
