@@ -196,6 +196,12 @@ func (c *Conn) send(b []byte) {
 	c.w.kick()
 }
 
+// GoAway closes the connection with 1001 (the server is going away), after
+// what is queued. Safe to call from any goroutine, before Serve too.
+func (c *Conn) GoAway() {
+	c.closeWith(CloseGoingAway, "server going away: reconnect and resume")
+}
+
 // closeWith asks the writer to send what is queued, then close with code.
 func (c *Conn) closeWith(code CloseCode, text string) {
 	c.q.close(code, text)
@@ -217,9 +223,10 @@ func (c *Conn) sendError(id, code, msg string, channels ...string) {
 }
 
 // Serve runs the connection until the client leaves, the connection is
-// closed for a reason of the protocol, or ctx ends (then the client gets
-// close 1001). It blocks; the caller's goroutine becomes the reader, and
-// Serve returns only after the writer has stopped too.
+// closed for a reason of the protocol, or ctx ends or GoAway is called
+// (then the client gets close 1001). It blocks; the caller's goroutine
+// becomes the reader, and Serve returns only after the writer has stopped
+// too.
 func (c *Conn) Serve(ctx context.Context, preAuthed bool) {
 	m := c.d.Metrics
 	m.Connections.Inc()
@@ -237,9 +244,10 @@ func (c *Conn) Serve(ctx context.Context, preAuthed bool) {
 	c.aside(func() {
 		end = c.lifecycle()
 		c.ws.SetReadLimit(MaxFrameSize)
-		stop = context.AfterFunc(ctx, func() {
-			c.closeWith(CloseGoingAway, "server going away: reconnect and resume")
-		})
+		stop = func() bool { return false }
+		if ctx.Done() != nil { // a context that can end costs a hook per connection
+			stop = context.AfterFunc(ctx, c.GoAway)
+		}
 		c.startClock()
 		if preAuthed {
 			c.admit(c.ident, "")
