@@ -271,21 +271,29 @@ func (c *Conn) Serve(ctx context.Context, preAuthed bool) {
 // readLoop reads and handles client frames until the connection ends. It
 // waits for each frame's first bytes itself, a few frames deep, and reads
 // and handles the frame aside: gorilla's read path and the handling of a
-// frame need a deeper stack than an idle connection should keep.
+// frame need a deeper stack than an idle connection should keep. Without
+// that wait (no readiness: not Linux, not a socket), it reads in gorilla
+// itself, as a second goroutine blocked in the read would cost more, and
+// handles each frame aside.
 func (c *Conn) readLoop() {
 	for {
-		if err := c.idle(); err != nil {
-			c.readFailed(err)
-			return
+		err := c.idle()
+		if err == nil {
+			if c.ready != nil {
+				c.aside(func() { err = c.readFrame(run) })
+			} else {
+				err = c.readFrame(c.aside)
+			}
 		}
-		var err error
-		c.aside(func() { err = c.readFrame() })
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
 	}
 }
+
+// run runs f, here.
+func run(f func()) { f() }
 
 // startReading sets the first read deadline and the pong handler.
 func (c *Conn) startReading() {
@@ -314,8 +322,8 @@ func (c *Conn) idle() error {
 }
 
 // readFrame reads one client frame (with the control frames before it)
-// and handles it. It returns the read's error.
-func (c *Conn) readFrame() error {
+// and has handle run its handling. It returns the read's error.
+func (c *Conn) readFrame(handle func(func())) error {
 	mt, data, err := c.ws.ReadMessage()
 	if err != nil {
 		return err
@@ -326,7 +334,7 @@ func (c *Conn) readFrame() error {
 	if c.authed {
 		_ = c.ws.SetReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
 	}
-	c.frame(mt, data)
+	handle(func() { c.frame(mt, data) })
 	return nil
 }
 

@@ -237,3 +237,43 @@ func TestConnSize(t *testing.T) {
 		t.Fatalf("Conn is %d bytes, want at most 512", n)
 	}
 }
+
+// Without a readiness (not Linux, or no read buffer from Upgrade), the
+// reader reads in gorilla itself, one goroutine, and still handles each
+// frame aside; it does not wait on a second goroutine blocked in the read.
+func TestReaderWithoutReadiness(t *testing.T) {
+	d := testDeps(64)
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		c := New(d, ws, nil, nil)
+		c.authed, c.ident.Subject = true, "u"
+		c.Serve(r.Context(), false)
+		close(done)
+	}))
+	defer func() { <-done; srv.Close() }()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	for i := range 3 {
+		id := fmt.Sprint(i)
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"ping","id":"`+id+`"}`)); err != nil {
+			t.Fatal(err)
+		}
+		pongs(t, ws, id)
+	}
+	poll.Until(t, 10*time.Second, func() error {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		reading, aside := strings.Count(stacks, "wsconn.(*Conn).readFrame("), strings.Count(stacks, "wsconn.(*Conn).aside(")
+		if reading != 1 || aside != 0 {
+			return fmt.Errorf("%d goroutines reading, %d waiting aside: want the reader alone in the read", reading, aside)
+		}
+		return nil
+	})
+}
