@@ -4,8 +4,8 @@ package wsconn
 
 import "net"
 
-// readiness is not available here: an idle reader waits in gorilla's
-// read, on the short-lived goroutine that reads the frame.
+// readiness is not available here: the reader waits in gorilla's read
+// itself (readLoop).
 type readiness struct{}
 
 func newReadiness(net.Conn) *readiness { return nil }
