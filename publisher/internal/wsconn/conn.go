@@ -280,7 +280,7 @@ func (c *Conn) readLoop() {
 		err := c.idle()
 		if err == nil {
 			if c.ready != nil {
-				c.aside(func() { err = c.readFrame(run) })
+				c.aside(func() { err = c.readAvailable() })
 			} else {
 				err = c.readFrame(c.aside)
 			}
@@ -303,12 +303,16 @@ func (c *Conn) startReading() {
 	} else {
 		_ = c.ws.SetReadDeadline(time.Now().Add(2 * hb))
 	}
-	c.ws.SetPongHandler(func(string) error {
-		if c.authed {
-			return c.ws.SetReadDeadline(time.Now().Add(2 * hb))
-		}
-		return nil
-	})
+	c.ws.SetPongHandler(func(string) error { return c.pong() })
+}
+
+// pong takes the client's answer to a ping: it is alive for two more
+// heartbeats.
+func (c *Conn) pong() error {
+	if c.authed {
+		return c.ws.SetReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
+	}
+	return nil
 }
 
 // idle waits until the client has sent something, when nothing it sent
@@ -319,6 +323,26 @@ func (c *Conn) idle() error {
 		return nil
 	}
 	return c.ready.wait()
+}
+
+// readAvailable reads what the idle wait found: the client's pings and
+// pongs, and a frame if one follows them. The pongs that answer the
+// heartbeat arrive between messages, alone: handled by gorilla, which
+// goes on to wait for a data message, they would leave this goroutine
+// blocked in gorilla's read, deep, until the client's next message.
+func (c *Conn) readAvailable() error {
+	for {
+		ok, err := c.control()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return c.readFrame(run)
+		}
+		if c.br.Buffered() == 0 {
+			return nil // back to the idle wait
+		}
+	}
 }
 
 // readFrame reads one client frame (with the control frames before it)

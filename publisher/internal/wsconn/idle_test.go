@@ -277,3 +277,75 @@ func TestReaderWithoutReadiness(t *testing.T) {
 		return nil
 	})
 }
+
+// The client's pongs (its answers to the heartbeat) and pings arrive
+// between messages, alone: the reader takes them and goes back to its
+// idle wait. Handled by gorilla, a pong left the goroutine that read it
+// blocked in gorilla's read until the next message: a second, deep
+// goroutine on every connection after its first heartbeat.
+func TestIdleReaderTakesPingsAndPongs(t *testing.T) {
+	c, ws, pings := serveClocked(t, 30*time.Millisecond)
+	got := make(chan string, 16)
+	ws.SetPongHandler(func(data string) error {
+		got <- data
+		return nil
+	})
+	reads := make(chan error, 1)
+	go func() { // the client's reads run its ping and pong handlers
+		_, _, err := ws.ReadMessage()
+		reads <- err
+	}()
+	poll.Until(t, 10*time.Second, func() error {
+		if n := pings.Load(); n < 5 {
+			return fmt.Errorf("%d pings answered", n)
+		}
+		return nil
+	})
+	if err := ws.WriteControl(websocket.PingMessage, []byte("hello"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case data := <-got:
+		if data != "hello" {
+			t.Fatalf("pong %q, want hello", data)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no pong for the client's ping")
+	}
+	waitIdle(t)
+	if idle, reading := readerAt(); idle != 1 || reading != 0 {
+		t.Fatalf("%d idle, %d reading", idle, reading)
+	}
+	// Still alive: the pongs moved the read deadline (2 heartbeats).
+	if c.q.closing() {
+		t.Fatal("connection closing: the pongs did not keep it alive")
+	}
+	_ = ws.Close()
+	<-reads
+}
+
+// A pong that arrives in pieces is read whole, and a message right after
+// a ping or pong, in the same read, is handled.
+func TestIdleReaderControlInPieces(t *testing.T) {
+	_, ws := serveOne(t, 64)
+	raw := ws.NetConn()
+	waitIdle(t)
+	pong := maskedFrame("abc")
+	pong[0] = 0x80 | 0xa // FIN, pong
+	if _, err := raw.Write(pong[:3]); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 10*time.Second, func() error {
+		buf := make([]byte, 1<<20)
+		if !strings.Contains(string(buf[:runtime.Stack(buf, true)]), "wsconn.(*Conn).control(") {
+			return fmt.Errorf("reader not reading the rest of the pong")
+		}
+		return nil
+	})
+	rest := append(pong[3:], maskedFrame(`{"op":"ping","id":"after"}`)...)
+	if _, err := raw.Write(rest); err != nil {
+		t.Fatal(err)
+	}
+	pongs(t, ws, "after")
+	waitIdle(t)
+}
