@@ -12,17 +12,17 @@ import (
 	"github.com/tickwire/tickwire/shared/poll"
 )
 
-// serveClocked serves a pre-authenticated connection with heartbeat hb
-// whose client counts the pings it gets (and answers them).
+// serveClocked serves a connection with heartbeat hb whose client counts
+// the pings it gets (and answers them). The connection is not
+// authenticated, with an auth timeout of a minute: its read deadline is
+// that, not two heartbeats, so a slow run (the race detector, a busy box)
+// cannot drop it between pings.
 func serveClocked(t *testing.T, hb time.Duration) (*Conn, *websocket.Conn, *atomic.Int32) {
 	t.Helper()
 	d := testDeps(64)
-	d.Config.Heartbeat = hb
+	d.Config.Heartbeat, d.Config.AuthTimeout = hb, time.Minute
 	conns := make(chan *Conn, 1)
-	ws := serveWith(t, d, func(c *Conn) {
-		c.authed, c.ident.Subject = true, "u"
-		conns <- c
-	})
+	ws := serveWith(t, d, func(c *Conn) { conns <- c })
 	var pings atomic.Int32
 	ws.SetPingHandler(func(data string) error {
 		pings.Add(1)
