@@ -37,8 +37,8 @@ type Subscriber interface {
 
 // subscription is what the hub knows of one subscriber.
 type subscription struct {
-	channels map[event.Channel]struct{} // concrete channels
-	kinds    [event.NumKinds]bool       // KIND:* subscriptions
+	channels Set                  // concrete channels
+	kinds    [event.NumKinds]bool // KIND:* subscriptions
 }
 
 // Hub routes messages to subscribers. It is safe for concurrent use.
@@ -80,7 +80,7 @@ func (h *Hub) Subscribe(s Subscriber, chs []event.Channel) {
 	defer h.mu.Unlock()
 	sub := h.subs[s]
 	if sub == nil {
-		sub = &subscription{channels: make(map[event.Channel]struct{})}
+		sub = &subscription{}
 		h.subs[s] = sub
 	}
 	for _, c := range chs {
@@ -90,17 +90,16 @@ func (h *Hub) Subscribe(s Subscriber, chs []event.Channel) {
 			}
 			sub.kinds[c.Kind] = true
 			h.byKnd[c.Kind] = append(h.byKnd[c.Kind], s)
-			for cc := range sub.channels { // now covered by the wildcard
+			for cc := range sub.channels.All() { // now covered by the wildcard
 				if cc.Kind == c.Kind {
 					h.removeFromChannel(cc, s)
 				}
 			}
 			continue
 		}
-		if _, ok := sub.channels[c]; ok {
+		if !sub.channels.Add(c) {
 			continue
 		}
-		sub.channels[c] = struct{}{}
 		if !sub.kinds[c.Kind] {
 			h.byCh[c] = append(h.byCh[c], s)
 		}
@@ -123,22 +122,21 @@ func (h *Hub) Unsubscribe(s Subscriber, chs []event.Channel) {
 			}
 			sub.kinds[c.Kind] = false
 			h.byKnd[c.Kind] = remove(h.byKnd[c.Kind], s)
-			for cc := range sub.channels { // no longer covered
+			for cc := range sub.channels.All() { // no longer covered
 				if cc.Kind == c.Kind {
 					h.byCh[cc] = append(h.byCh[cc], s)
 				}
 			}
 			continue
 		}
-		if _, ok := sub.channels[c]; !ok {
+		if !sub.channels.Delete(c) {
 			continue
 		}
-		delete(sub.channels, c)
 		if !sub.kinds[c.Kind] {
 			h.removeFromChannel(c, s)
 		}
 	}
-	if len(sub.channels) == 0 && sub.kinds == [event.NumKinds]bool{} {
+	if sub.channels.Len() == 0 && sub.kinds == [event.NumKinds]bool{} {
 		delete(h.subs, s)
 	}
 }
@@ -156,7 +154,7 @@ func (h *Hub) Remove(s Subscriber) {
 			h.byKnd[k] = remove(h.byKnd[k], s)
 		}
 	}
-	for c := range sub.channels {
+	for c := range sub.channels.All() {
 		if !sub.kinds[c.Kind] {
 			h.removeFromChannel(c, s)
 		}
@@ -193,7 +191,7 @@ func (h *Hub) Stats() (subscribers, subscriptions int) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, sub := range h.subs {
-		subscriptions += len(sub.channels)
+		subscriptions += sub.channels.Len()
 		for _, on := range sub.kinds {
 			if on {
 				subscriptions++

@@ -48,14 +48,19 @@ type Server struct {
 	// subscribes (feed.History) and GET /v1/history.
 	reads *hub.Semaphore
 
-	// shutdown ends when draining starts: connections send 1001.
+	// shutdown ends when draining starts: event streams end (WebSocket
+	// connections are told by beginDrain).
 	shutdown    context.Context
 	shutdownNow context.CancelFunc
 
-	mu       sync.Mutex // guards draining and the Add side of active
+	mu       sync.Mutex // guards draining, conns and the Add side of active
 	draining bool
 	nconns   int
 	active   sync.WaitGroup // connections being served
+	// conns are the WebSocket connections served, told to go away when
+	// draining starts: a map entry each, where a context hook per
+	// connection took ten times the memory.
+	conns map[*wsconn.Conn]struct{}
 }
 
 // ClientFactory makes a Redis client with a name for CLIENT LIST.
@@ -85,6 +90,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 		hub:    hub.New(),
 		live:   feed.NewLiveness(client, layout, cfg.ReplicaID, cfg.ReplicaTTL, log, fm),
 		users:  newUsers(cfg.MaxConnsPerUser),
+		conns:  make(map[*wsconn.Conn]struct{}),
 		reads:  hub.NewSemaphore(feed.ConcurrentReads),
 	}
 	s.shutdown, s.shutdownNow = context.WithCancel(context.Background())
@@ -119,8 +125,10 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 5 * time.Second,
-		ReadBufferSize:   512, // client frames are small; larger ones take more reads
-		WriteBufferSize:  16 << 10,
+		// Client frames are small; larger ones take more reads. Each
+		// connection keeps this buffer for its whole life.
+		ReadBufferSize:  288,
+		WriteBufferSize: 16 << 10,
 		// Idle connections hold no write buffer: it is taken from the pool
 		// only while a frame is being written.
 		WriteBufferPool: &sync.Pool{},
@@ -198,8 +206,35 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) beginDrain() {
 	s.mu.Lock()
 	s.draining = true
+	conns := make([]*wsconn.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
 	s.mu.Unlock()
 	s.shutdownNow()
+	for _, c := range conns {
+		c.GoAway()
+	}
+}
+
+// track adds c to the connections told to go away when draining starts,
+// and returns what removes it. A connection upgraded after the drain began
+// is told at once.
+func (s *Server) track(c *wsconn.Conn) (untrack func()) {
+	s.mu.Lock()
+	draining := s.draining
+	if !draining {
+		s.conns[c] = struct{}{}
+	}
+	s.mu.Unlock()
+	if draining {
+		c.GoAway()
+	}
+	return func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}
 }
 
 // drain begins the drain and waits for the connections, at most
@@ -244,7 +279,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		release()
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	ws, br, err := wsconn.Upgrade(&s.upgrader, w, r)
 	if err != nil {
 		release()
 		s.refuseUpgrade(r, err)
@@ -261,10 +296,12 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		}()
 		return
 	}
-	c := wsconn.New(s.deps, ws, ident)
+	c := wsconn.New(s.deps, ws, br, ident)
+	untrack := s.track(c)
 	go func() {
 		defer release()
-		c.Serve(s.shutdown, ident != nil)
+		defer untrack()
+		c.Serve(context.Background(), ident != nil) // the drain tells it to go (track)
 	}()
 }
 

@@ -2,17 +2,19 @@
 // authentication, subscriptions with snapshot and resume, the bounded
 // outbound queue and its writer, heartbeats and limits.
 //
-// Each connection runs one goroutine for good: Serve's caller reads client
-// frames. A writer goroutine runs while there is something to write (lazy.go,
-// writer.go), and each client frame is handled on a short-lived goroutine
-// of its own that the reader waits for (aside), so that an idle connection
-// holds one small stack. Serve returns only after all have stopped.
+// Each connection runs one goroutine for good: Serve's caller, the reader.
+// A writer goroutine runs while there is something to write (lazy.go,
+// writer.go), and each client frame is read and handled on a short-lived
+// goroutine of its own that the reader waits for (aside), so that an idle
+// connection holds one small stack: its reader waits for the client's next
+// bytes a few frames deep (idle_linux.go). Serve returns only after all
+// have stopped.
 package wsconn
 
 import (
+	"bufio"
 	"context"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -104,6 +106,8 @@ type Deps struct {
 type Conn struct {
 	d      *Deps
 	ws     *websocket.Conn // nil for an event stream (sse.go)
+	br     *bufio.Reader   // ws's read buffer (Upgrade); nil if not known
+	ready  *readiness      // waits for the client's bytes; nil: read at once
 	out    wire            // where the writer writes
 	pos    *positions      // an event stream's resume position (sse.go); nil on a WebSocket
 	resume []event.ID      // an event stream's Last-Event-ID, for its subscribe
@@ -112,17 +116,15 @@ type Conn struct {
 
 	ident    auth.Identity
 	authed   bool
-	userHeld bool                       // Users.Acquire succeeded
-	subs     map[event.Channel]struct{} // concrete and KIND:*
+	userHeld bool    // Users.Acquire succeeded
+	bad      int32   // malformed frames so far (beside the bools: Conn fits 512 bytes)
+	subs     hub.Set // concrete and KIND:*
 	limiter  *rate.Limiter
 	overRate time.Time // when the client went over the rate; zero if not
 	lastDrop time.Time // when a frame was last dropped by the rate limit
 	lastRate time.Time // when rate_limited was last sent
-	bad      int       // malformed frames so far
 
-	expiryMu sync.Mutex
-	expiry   *time.Timer // fires token_expired; guarded by expiryMu
-	pinger   *time.Timer // sends a ping every heartbeat
+	clk clock // heartbeat and token expiry (clock.go)
 
 	w       *lazyWriter
 	aborted atomic.Bool // overflowed: the writer stops between frames
@@ -140,20 +142,25 @@ type Conn struct {
 	stats      connStats // for the close line and the writer check (observe.go)
 }
 
-// New wraps an upgraded WebSocket. ident is the identity verified at the
-// upgrade, or nil when the client must send an auth frame.
-func New(d *Deps, ws *websocket.Conn, ident *auth.Identity) *Conn {
+// New wraps an upgraded WebSocket. br is its read buffer, as Upgrade
+// returns it; with nil, an idle reader waits in gorilla's read (deeper, on
+// a second goroutine). ident is the identity verified at the upgrade, or
+// nil when the client must send an auth frame.
+func New(d *Deps, ws *websocket.Conn, br *bufio.Reader, ident *auth.Identity) *Conn {
 	c := &Conn{
 		d:          d,
 		ws:         ws,
+		br:         br,
 		out:        wsWire{ws},
 		q:          newQueue(d.Config.QueueEvents, d.Config.QueueBytes),
-		subs:       make(map[event.Channel]struct{}),
 		limiter:    rate.NewLimiter(rate.Limit(d.Config.RateLimit), d.Config.RateBurst),
 		readerDone: make(chan struct{}),
 	}
 	if ident != nil {
 		c.ident = *ident
+	}
+	if br != nil {
+		c.ready = newReadiness(ws.NetConn())
 	}
 	c.w = newLazyWriter(c.writeLoop)
 	return c
@@ -189,6 +196,12 @@ func (c *Conn) send(b []byte) {
 	c.w.kick()
 }
 
+// GoAway closes the connection with 1001 (the server is going away), after
+// what is queued. Safe to call from any goroutine, before Serve too.
+func (c *Conn) GoAway() {
+	c.closeWith(CloseGoingAway, "server going away: reconnect and resume")
+}
+
 // closeWith asks the writer to send what is queued, then close with code.
 func (c *Conn) closeWith(code CloseCode, text string) {
 	c.q.close(code, text)
@@ -210,85 +223,143 @@ func (c *Conn) sendError(id, code, msg string, channels ...string) {
 }
 
 // Serve runs the connection until the client leaves, the connection is
-// closed for a reason of the protocol, or ctx ends (then the client gets
-// close 1001). It blocks; the caller's goroutine becomes the reader, and
-// Serve returns only after the writer has stopped too.
+// closed for a reason of the protocol, or ctx ends or GoAway is called
+// (then the client gets close 1001). It blocks; the caller's goroutine
+// becomes the reader, and Serve returns only after the writer has stopped
+// too.
 func (c *Conn) Serve(ctx context.Context, preAuthed bool) {
 	m := c.d.Metrics
 	m.Connections.Inc()
 	defer m.Connections.Dec()
-	defer c.lifecycle()()
-	c.ws.SetReadLimit(MaxFrameSize)
-	stop := context.AfterFunc(ctx, func() {
-		c.closeWith(CloseGoingAway, "server going away: reconnect and resume")
+	// Whatever runs on the reader's goroutine sets the size of its stack
+	// for good (idle_linux.go): the start runs aside.
+	var end func()
+	var stop func() bool
+	defer func() {
+		if stop != nil { // nil only if the start panicked
+			stop()
+			end()
+		}
+	}()
+	c.aside(func() {
+		end = c.lifecycle()
+		c.ws.SetReadLimit(MaxFrameSize)
+		stop = func() bool { return false }
+		if ctx.Done() != nil { // a context that can end costs a hook per connection
+			stop = context.AfterFunc(ctx, c.GoAway)
+		}
+		c.startClock()
+		if preAuthed {
+			c.admit(c.ident, "")
+		}
+		c.startReading()
 	})
-	defer stop()
-	c.pinger = time.AfterFunc(c.d.Config.Heartbeat, c.ping)
-
-	if preAuthed {
-		c.aside(func() { c.admit(c.ident, "") })
-	}
 	c.readLoop()
 	close(c.readerDone)
 	c.closeWith(closeGone, "")
 
 	c.w.stop()
-	c.pinger.Stop()
+	c.stopClock()
 
 	_ = c.ws.Close()
 	c.d.Hub.Remove(c)
-	c.stopExpiry()
 	if c.userHeld {
 		c.d.Users.Release(c.ident.Subject)
 	}
 }
 
-// ping sends a WebSocket ping (WriteControl may run beside the writer) and
-// re-arms itself; a connection that cannot take a ping is closed.
-func (c *Conn) ping() {
-	if c.q.closing() {
-		return
+// readLoop reads and handles client frames until the connection ends. It
+// waits for each frame's first bytes itself, a few frames deep, and reads
+// and handles the frame aside: gorilla's read path and the handling of a
+// frame need a deeper stack than an idle connection should keep. Without
+// that wait (no readiness: not Linux, not a socket), it reads in gorilla
+// itself, as a second goroutine blocked in the read would cost more, and
+// handles each frame aside.
+func (c *Conn) readLoop() {
+	for {
+		err := c.idle()
+		if err == nil {
+			if c.ready != nil {
+				c.aside(func() { err = c.readAvailable() })
+			} else {
+				err = c.readFrame(c.aside)
+			}
+		}
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
 	}
-	if c.pos != nil { // an event stream: the comment goes through the writer
-		c.send(ssePing)
-		c.pinger.Reset(c.d.Config.Heartbeat)
-		return
-	}
-	if err := c.out.ping(); err != nil {
-		c.writeFailed(err)
-		return
-	}
-	c.pinger.Reset(c.d.Config.Heartbeat)
 }
 
-// readLoop reads and handles client frames until the connection ends.
-func (c *Conn) readLoop() {
+// run runs f, here.
+func run(f func()) { f() }
+
+// startReading sets the first read deadline and the pong handler.
+func (c *Conn) startReading() {
 	hb := c.d.Config.Heartbeat
 	if !c.authed {
 		_ = c.ws.SetReadDeadline(time.Now().Add(c.d.Config.AuthTimeout))
 	} else {
 		_ = c.ws.SetReadDeadline(time.Now().Add(2 * hb))
 	}
-	c.ws.SetPongHandler(func(string) error {
-		if c.authed {
-			return c.ws.SetReadDeadline(time.Now().Add(2 * hb))
-		}
-		return nil
-	})
-	for {
-		mt, data, err := c.ws.ReadMessage()
-		if err != nil {
-			c.readFailed(err)
-			return
-		}
-		if c.q.closing() {
-			continue // drain until the client answers our close
-		}
-		if c.authed {
-			_ = c.ws.SetReadDeadline(time.Now().Add(2 * hb))
-		}
-		c.aside(func() { c.frame(mt, data) })
+	c.ws.SetPongHandler(func(string) error { return c.pong() })
+}
+
+// pong takes the client's answer to a ping: it is alive for two more
+// heartbeats.
+func (c *Conn) pong() error {
+	if c.authed {
+		return c.ws.SetReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
 	}
+	return nil
+}
+
+// idle waits until the client has sent something, when nothing it sent
+// waits in the read buffer. The read deadline applies to the wait: a
+// timeout here is the read's timeout.
+func (c *Conn) idle() error {
+	if c.ready == nil || c.br.Buffered() > 0 {
+		return nil
+	}
+	return c.ready.wait()
+}
+
+// readAvailable reads what the idle wait found: the client's pings and
+// pongs, and a frame if one follows them. The pongs that answer the
+// heartbeat arrive between messages, alone: handled by gorilla, which
+// goes on to wait for a data message, they would leave this goroutine
+// blocked in gorilla's read, deep, until the client's next message.
+func (c *Conn) readAvailable() error {
+	for {
+		ok, err := c.control()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return c.readFrame(run)
+		}
+		if c.br.Buffered() == 0 {
+			return nil // back to the idle wait
+		}
+	}
+}
+
+// readFrame reads one client frame (with the control frames before it)
+// and has handle run its handling. It returns the read's error.
+func (c *Conn) readFrame(handle func(func())) error {
+	mt, data, err := c.ws.ReadMessage()
+	if err != nil {
+		return err
+	}
+	if c.q.closing() {
+		return nil // drain until the client answers our close
+	}
+	if c.authed {
+		_ = c.ws.SetReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
+	}
+	handle(func() { c.frame(mt, data) })
+	return nil
 }
 
 // frame handles one client frame of type mt.
@@ -391,29 +462,4 @@ func (c *Conn) refuse(id, msg string) {
 	c.refused(monitor.RefusedUnauthorized, "why", msg)
 	c.sendError(id, CodeUnauthorized, msg)
 	c.closeWith(CloseUnauthorized, "unauthorized")
-}
-
-func (c *Conn) stopExpiry() {
-	c.expiryMu.Lock()
-	if c.expiry != nil {
-		c.expiry.Stop()
-	}
-	c.expiryMu.Unlock()
-}
-
-// armExpiry (re)starts the token_expired timer for exp.
-func (c *Conn) armExpiry(exp time.Time) {
-	d := time.Until(exp)
-	c.expiryMu.Lock()
-	defer c.expiryMu.Unlock()
-	if c.expiry == nil {
-		c.expiry = time.AfterFunc(d, c.expired)
-		return
-	}
-	c.expiry.Reset(d)
-}
-
-func (c *Conn) expired() {
-	c.sendError("", CodeTokenExpired, "token expired: send a fresh auth frame before exp")
-	c.closeWith(CloseUnauthorized, "token expired")
 }

@@ -102,7 +102,7 @@ func (c *Conn) admit(ident auth.Identity, id string) {
 		HeartbeatMs: cfg.Heartbeat.Milliseconds(), MaxChannels: cfg.MaxChannels,
 	}))
 	var dropped []event.Channel
-	for ch := range c.subs {
+	for ch := range c.subs.All() {
 		if !ident.Allows(ch) {
 			dropped = append(dropped, ch)
 		}
@@ -170,12 +170,12 @@ func (c *Conn) validate(f clientFrame) (request, bool) {
 	}
 	var added []string
 	for _, ch := range req.channels {
-		if _, ok := c.subs[ch]; !ok {
+		if !c.subs.Has(ch) {
 			added = append(added, ch.String())
 		}
 	}
-	if len(c.subs)+len(added) > c.d.Config.MaxChannels {
-		msg := fmt.Sprintf("at most %d channels per connection; %d subscribed", c.d.Config.MaxChannels, len(c.subs))
+	if c.subs.Len()+len(added) > c.d.Config.MaxChannels {
+		msg := fmt.Sprintf("at most %d channels per connection; %d subscribed", c.d.Config.MaxChannels, c.subs.Len())
 		c.sendError(f.ID, CodeTooManyChannels, msg, added...)
 		return request{}, false
 	}
@@ -211,7 +211,7 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 	}
 	var fresh, held, snap []event.Channel
 	for _, ch := range req.channels {
-		if _, ok := c.subs[ch]; ok {
+		if c.subs.Has(ch) {
 			continue
 		}
 		fresh = append(fresh, ch)
@@ -251,7 +251,7 @@ func (c *Conn) handleSubscribe(f clientFrame) {
 	}
 	r.hold = held
 	for _, ch := range fresh {
-		c.subs[ch] = struct{}{}
+		c.subs.Add(ch)
 	}
 
 	head := [][]byte{encode(subscribedFrame{Type: "subscribed", ID: f.ID, Channels: names(req.channels), Recovered: recovered})}
@@ -356,18 +356,14 @@ func (c *Conn) handleUnsubscribe(f clientFrame) {
 // covered reports whether the connection's subscriptions already include
 // ch, by name or by its kind's wildcard.
 func (c *Conn) covered(ch event.Channel) bool {
-	if _, ok := c.subs[ch]; ok {
-		return true
-	}
-	_, ok := c.subs[event.Channel{Kind: ch.Kind, Symbol: event.Wildcard}]
-	return ok
+	return c.subs.Has(ch) || c.subs.Has(event.Channel{Kind: ch.Kind, Symbol: event.Wildcard})
 }
 
 func (c *Conn) unsubscribe(chs []event.Channel) {
 	c.d.Hub.Unsubscribe(c, chs)
 	c.q.setPace(chs, 0)
 	for _, ch := range chs {
-		delete(c.subs, ch)
+		c.subs.Delete(ch)
 	}
 	// What a recovery would still send of them is not wanted any more,
 	// unless another subscription covers it.

@@ -77,22 +77,36 @@ func (e errString) Error() string { return string(e) }
 // limits over it, pre-authenticated; it returns the client side.
 func serveOne(t *testing.T, queueEvents int) (*Conn, *websocket.Conn) {
 	t.Helper()
-	d := &Deps{
+	conns := make(chan *Conn, 1)
+	ws := serveWith(t, testDeps(queueEvents), func(c *Conn) {
+		c.authed, c.ident.Subject = true, "u"
+		conns <- c
+	})
+	return <-conns, ws
+}
+
+func testDeps(queueEvents int) *Deps {
+	return &Deps{
 		Config: Config{Replica: "r", AuthTimeout: time.Second, Heartbeat: time.Minute, MaxChannels: 10,
 			RateLimit: 100, RateBurst: 100, QueueEvents: queueEvents, QueueBytes: 1 << 20},
 		Hub: hub.New(), Metrics: NewMetrics(prometheus.NewRegistry()), Users: noUsers{},
 		Log: slog.New(slog.DiscardHandler),
 	}
-	conns := make(chan *Conn, 1)
+}
+
+// serveWith upgrades one WebSocket as the server does (Upgrade, New) and
+// serves it with d after setup; it returns the client side. The test's
+// cleanup closes it and waits for Serve to return.
+func serveWith(t *testing.T, d *Deps, setup func(*Conn)) *websocket.Conn {
+	t.Helper()
 	done := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		ws, br, err := Upgrade(&websocket.Upgrader{ReadBufferSize: 288}, w, r)
 		if err != nil {
 			return
 		}
-		c := New(d, ws, nil)
-		c.authed, c.ident.Subject = true, "u"
-		conns <- c
+		c := New(d, ws, br, nil)
+		setup(c)
 		c.Serve(r.Context(), false)
 		close(done)
 	}))
@@ -105,7 +119,7 @@ func serveOne(t *testing.T, queueEvents int) (*Conn, *websocket.Conn) {
 		<-done
 		srv.Close()
 	})
-	return <-conns, ws
+	return ws
 }
 
 type noUsers struct{}

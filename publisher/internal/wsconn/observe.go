@@ -16,7 +16,8 @@ import (
 
 // connStats is what the close line reports and the writer check compares.
 // The atomics are written by the writer and the reader; the check* fields
-// belong to the watch timer, the only caller of stalledWriter.
+// belong to the clock's heartbeat (clock.go), the only caller of
+// stalledWriter.
 type connStats struct {
 	start     time.Time
 	delivered atomic.Int64 // events written to the client
@@ -25,13 +26,10 @@ type connStats struct {
 
 	checkWrites int64 // writes at the previous heartbeat
 	checkQueued bool  // events were queued at the previous heartbeat
-
-	watch *time.Timer // runs stalledWriter every heartbeat
-	ended atomic.Bool // Serve is done: the watch stops
 }
 
 // lifecycle logs the open line now, and returns what logs the close line;
-// Serve defers it.
+// Serve defers it. The writer check runs on the clock (clock.go).
 func (c *Conn) lifecycle() func() {
 	c.stats.start = time.Now()
 	attrs := []any{"remote", c.out.remote()}
@@ -39,23 +37,7 @@ func (c *Conn) lifecycle() func() {
 		attrs = append(attrs, "user", c.ident.Subject)
 	}
 	c.d.Log.Info("connection opened", attrs...)
-	// Its own timer, not the ping's: a ping waits behind a blocked write.
-	// Armed only once stored, so that watchWriter finds it set.
-	c.stats.watch = time.AfterFunc(time.Hour, c.watchWriter)
-	c.stats.watch.Reset(c.d.Config.Heartbeat)
-	return func() {
-		c.stats.ended.Store(true)
-		c.stats.watch.Stop()
-		c.logClose()
-	}
-}
-
-// watchWriter checks the writer every heartbeat until the connection ends.
-func (c *Conn) watchWriter() {
-	if c.stats.ended.Load() || c.q.closing() || c.stalledWriter() {
-		return
-	}
-	c.stats.watch.Reset(c.d.Config.Heartbeat)
+	return c.logClose
 }
 
 // logClose logs the close line: who closed, with what code and reason, how

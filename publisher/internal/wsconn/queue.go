@@ -278,6 +278,9 @@ func (q *queue) unhold(chs []event.Channel, keep bool) {
 			q.recovering[c]--
 		}
 	}
+	if len(q.recovering) == 0 {
+		q.recovering = nil // a map keeps its size: an idle connection keeps none
+	}
 	kept := q.held[:0]
 	bytes := 0
 	for _, m := range q.held {
@@ -295,6 +298,9 @@ func (q *queue) unhold(chs []event.Channel, keep bool) {
 		}
 	}
 	clear(q.held[len(kept):])
+	if len(kept) == 0 {
+		kept = nil
+	}
 	q.held, q.heldBytes = kept, bytes
 }
 
@@ -523,11 +529,15 @@ func (q *queue) recycle(items []item) {
 	q.mu.Unlock()
 }
 
-// release drops the spare slice: the writer's goroutine ends, and an idle
-// connection keeps no slice sized for its last burst. (A writer started
-// meanwhile at worst allocates one again.)
+// release drops the spare slice, and the queue's own when it is empty: the
+// writer's goroutine ends, and an idle connection keeps no slice sized for
+// its last burst. (A writer started meanwhile at worst allocates one
+// again.)
 func (q *queue) release() {
 	q.mu.Lock()
 	q.spare = nil
+	if len(q.items) == 0 {
+		q.items = nil
+	}
 	q.mu.Unlock()
 }

@@ -199,3 +199,32 @@ func TestQueueLiveEventFollowsSubscribed(t *testing.T) {
 		t.Errorf("after a failed subscribe got %v, want only the error frame %v", got, want)
 	}
 }
+
+// An idle connection's queue keeps nothing of what it held: no map of
+// recovering channels after a subscribe's hold ends, no slice of held
+// events, no empty slice of items once its writer has gone (each was kept
+// before, a few hundred bytes per connection).
+func TestQueueIdleKeepsNothing(t *testing.T) {
+	q := newQueue(100, 1<<20)
+	a := event.Channel{Kind: event.KindTrade, Symbol: "A"}
+	q.hold([]event.Channel{a})
+	q.deliver(msg(t, "trade:A", 1)) // held
+	q.frame([]byte("subscribed"))
+	q.admit([]event.Channel{a})
+	if q.recovering != nil || q.held != nil {
+		t.Fatalf("after the hold: recovering %v, held %v; want both nil", q.recovering, q.held)
+	}
+	// The writer: take, write, recycle, take nothing, release, retire.
+	items, _, _, _ := q.take(time.Now())
+	if len(items) != 2 {
+		t.Fatalf("took %d items, want the frame and the event", len(items))
+	}
+	q.recycle(items)
+	if items, _, _, _ := q.take(time.Now()); len(items) != 0 {
+		t.Fatalf("took %d items, want none", len(items))
+	}
+	q.release()
+	if q.items != nil || q.spare != nil {
+		t.Fatalf("idle queue keeps items (cap %d) or spare (cap %d)", cap(q.items), cap(q.spare))
+	}
+}

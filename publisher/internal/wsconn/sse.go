@@ -192,7 +192,6 @@ func NewStream(d *Deps, w http.ResponseWriter, remote string, ident auth.Identit
 		d: d, pos: pos, ident: ident, authed: true, userHeld: true,
 		q:          newQueue(d.Config.QueueEvents, d.Config.QueueBytes),
 		user:       ident.Subject,
-		subs:       make(map[event.Channel]struct{}),
 		readerDone: make(chan struct{}),
 	}
 	close(c.readerDone) // no reader
@@ -211,7 +210,7 @@ func (c *Conn) ServeStream(ctx context.Context, reqDone <-chan struct{}, req Str
 	defer m.Connections.Dec()
 	defer c.lifecycle()()
 	out := c.out.(*sseWire)
-	c.pinger = time.AfterFunc(c.d.Config.Heartbeat, c.ping)
+	c.startClock()
 	c.armExpiry(c.ident.Expires.Add(c.d.Config.Leeway))
 	if req.Resume != nil {
 		copy(c.pos.ids, req.Resume)
@@ -233,9 +232,8 @@ func (c *Conn) ServeStream(ctx context.Context, reqDone <-chan struct{}, req Str
 	c.closeWith(closeGone, "")
 	out.close()
 	c.w.stop()
-	c.pinger.Stop()
+	c.stopClock()
 	c.d.Hub.Remove(c)
-	c.stopExpiry()
 	c.d.Users.Release(c.ident.Subject)
 }
 
@@ -263,7 +261,7 @@ func (c *Conn) subscribeStream(req StreamRequest) {
 	}
 	c.resume = req.Resume
 	c.handleSubscribe(f)
-	if len(c.subs) == 0 { // refused: the error message is queued
+	if c.subs.Len() == 0 { // refused: the error message is queued
 		c.closeWith(CloseGoingAway, "subscribe failed")
 		return
 	}
