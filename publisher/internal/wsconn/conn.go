@@ -14,7 +14,9 @@ package wsconn
 import (
 	"bufio"
 	"context"
+	"errors"
 	"log/slog"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -241,7 +243,7 @@ func (c *Conn) Serve(ctx context.Context, preAuthed bool) {
 			end()
 		}
 	}()
-	c.aside(func() {
+	started := c.aside(func() {
 		end = c.lifecycle()
 		c.ws.SetReadLimit(MaxFrameSize)
 		stop = func() bool { return false }
@@ -254,7 +256,11 @@ func (c *Conn) Serve(ctx context.Context, preAuthed bool) {
 		}
 		c.startReading()
 	})
-	c.readLoop()
+	if started {
+		c.readLoop()
+	} else {
+		c.readFailed(errPanicked)
+	}
 	close(c.readerDone)
 	c.closeWith(closeGone, "")
 
@@ -280,7 +286,9 @@ func (c *Conn) readLoop() {
 		err := c.idle()
 		if err == nil {
 			if c.ready != nil {
-				c.aside(func() { err = c.readAvailable() })
+				if !c.aside(func() { err = c.readAvailable() }) {
+					err = errPanicked
+				}
 			} else {
 				err = c.readFrame(c.aside)
 			}
@@ -293,7 +301,7 @@ func (c *Conn) readLoop() {
 }
 
 // run runs f, here.
-func run(f func()) { f() }
+func run(f func()) bool { f(); return true }
 
 // startReading sets the first read deadline and the pong handler.
 func (c *Conn) startReading() {
@@ -347,7 +355,7 @@ func (c *Conn) readAvailable() error {
 
 // readFrame reads one client frame (with the control frames before it)
 // and has handle run its handling. It returns the read's error.
-func (c *Conn) readFrame(handle func(func())) error {
+func (c *Conn) readFrame(handle func(func()) bool) error {
 	mt, data, err := c.ws.ReadMessage()
 	if err != nil {
 		return err
@@ -358,7 +366,9 @@ func (c *Conn) readFrame(handle func(func())) error {
 	if c.authed {
 		_ = c.ws.SetReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
 	}
-	handle(func() { c.frame(mt, data) })
+	if !handle(func() { c.frame(mt, data) }) {
+		return errPanicked
+	}
 	return nil
 }
 
@@ -382,22 +392,33 @@ func (c *Conn) frame(mt int, data []byte) {
 // unused, which a goroutine blocked in a read rarely is (under a quarter).
 // The short-lived goroutine takes that depth and frees it when it ends.
 // The reader waits: frames are handled one at a time and in order, and f
-// may use what the reader owns. A panic in f is raised again on the
-// reader's goroutine, where net/http recovers it for this connection
-// alone, as it did when the reader ran f itself.
-func (c *Conn) aside(f func()) {
+// may use what the reader owns.
+//
+// A panic in f is a bug in the handling of this connection. The reader
+// runs on a goroutine of the Server's, not net/http's, so nothing above
+// would recover it and the whole replica would end: aside recovers it,
+// logs it with its stack, and reports false; the caller ends this
+// connection alone (errPanicked).
+func (c *Conn) aside(f func()) (ok bool) {
 	done := make(chan struct{})
-	var p any
 	go func() {
 		defer close(done)
-		defer func() { p = recover() }()
+		defer func() {
+			if p := recover(); p != nil {
+				c.logger().Error("panic while serving a connection: closing it", "panic", p, "stack", string(debug.Stack()))
+				c.d.Metrics.Panics.Inc()
+				return
+			}
+			ok = true
+		}()
 		f()
 	}()
 	<-done
-	if p != nil {
-		panic(p)
-	}
+	return ok
 }
+
+// errPanicked ends a connection whose handling panicked (aside).
+var errPanicked = errors.New("connection handling panicked")
 
 // readFailed decides what a read error means. A timeout before auth is
 // the auth timeout; after auth it means the client answered no ping.
@@ -414,6 +435,12 @@ func (c *Conn) readFailed(err error) {
 	}
 	if websocket.IsCloseError(err, int(CloseTooBig)) || err == websocket.ErrReadLimit {
 		c.closeWith(CloseTooBig, "frame too big")
+		return
+	}
+	if errors.Is(err, errPanicked) {
+		// Logged where it was recovered. Going away: the client reconnects
+		// and resumes, on this replica or another.
+		c.closeWith(CloseGoingAway, "internal error")
 		return
 	}
 	c.logger().Debug("connection read ended", "err", err)

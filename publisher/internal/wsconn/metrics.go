@@ -16,6 +16,7 @@ type Metrics struct {
 	Closes      *prometheus.CounterVec // close frames sent, by reason
 	Lag         prometheus.Histogram   // event time to write, newest event of a frame
 	Stalls      prometheus.Counter     // writers closed for no progress (observe.go)
+	Panics      prometheus.Counter     // connections closed because their handling panicked (aside)
 }
 
 // NewMetrics registers the connection series on reg.

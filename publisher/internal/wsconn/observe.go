@@ -111,7 +111,10 @@ func initMetrics(m *Metrics, reg prometheus.Registerer) {
 	m.Stalls = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "tickwire_publisher_writer_stalls_total", Help: "Connections closed because their writer made no progress for a heartbeat while events were queued.",
 	})
-	reg.MustRegister(m.Stalls)
+	m.Panics = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tickwire_publisher_connection_panics_total", Help: "Connections closed (1001) because handling them panicked: a bug; one ERROR line with the stack each.",
+	})
+	reg.MustRegister(m.Stalls, m.Panics)
 	for _, code := range []string{CodeBadRequest, CodeUnauthorized, CodeTokenExpired, CodeForbidden,
 		CodeInvalidChannel, CodeTooManyChannels, CodeRateLimited, CodeInternal} {
 		m.Errors.WithLabelValues(code)

@@ -2,11 +2,16 @@ package wsconn
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/tickwire/tickwire/publisher/internal/hub"
 	"github.com/tickwire/tickwire/shared/poll"
+	"github.com/tickwire/tickwire/testkit/logbuf"
 )
 
 // idleWriter waits until c has no writer goroutine, and reports whether
@@ -93,16 +98,40 @@ func TestWriterRestartsInOrder(t *testing.T) {
 	}
 }
 
-// A panic while handling a frame comes back on the reader's goroutine,
-// which net/http recovers for that connection alone; on the aside
-// goroutine it would end the whole process.
-func TestAsidePanicReachesReader(t *testing.T) {
-	defer func() {
-		if p := recover(); p != "boom" {
-			t.Errorf("recovered %v on the reader, want boom", p)
-		}
-	}()
-	var c Conn
-	c.aside(func() { panic("boom") })
-	t.Error("aside returned after a panic")
+// A panic while handling a frame (here: a subscribe with a snapshot and
+// no history to read it from, a nil interface) ends that connection alone,
+// with 1001 so that the client reconnects and resumes; it is logged with
+// its stack and counted. The reader runs on a goroutine of the Server's,
+// where nothing else would recover it: the replica would end.
+func TestPanicEndsOnlyItsConnection(t *testing.T) {
+	var log logbuf.Buffer
+	d := testDeps(64)
+	d.Log = log.Text(nil)
+	ws := serveWith(t, d, func(c *Conn) { c.authed, c.ident.Subject = true, "u" })
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"subscribe","id":"1","channels":["trade:A"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var err error
+	for err == nil {
+		_, _, err = ws.ReadMessage()
+	}
+	if !websocket.IsCloseError(err, int(CloseGoingAway)) || !strings.Contains(err.Error(), "internal error") {
+		t.Fatalf("read ended with %v, want close 1001 internal error", err)
+	}
+	if n := testutil.ToFloat64(d.Metrics.Panics); n != 1 {
+		t.Errorf("panics counted: %v, want 1", n)
+	}
+	if !log.Contains("panic while serving a connection") || !log.Contains("handle.go") {
+		t.Errorf("no ERROR line with the stack: %s", log.String())
+	}
+	// The same Deps serve the next connection as before.
+	ws2 := serveWith(t, d, func(c *Conn) { c.authed, c.ident.Subject = true, "u" })
+	if err := ws2.WriteMessage(websocket.TextMessage, []byte(`{"op":"ping","id":"p"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws2.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, data, err := ws2.ReadMessage(); err != nil || !strings.Contains(string(data), `"pong"`) {
+		t.Fatalf("the next connection: %s, %v; want a pong", data, err)
+	}
 }
