@@ -19,7 +19,7 @@ var knownFamilies = []string{
 	"tickwire_build_info",
 	"tickwire_publisher_group_lag", "tickwire_publisher_feed_age_seconds",
 	"tickwire_publisher_stalled", "tickwire_publisher_ready",
-	"tickwire_publisher_closes_total", "tickwire_publisher_connections",
+	"tickwire_publisher_closes_total", "tickwire_publisher_connections", "tickwire_publisher_connection_panics_total",
 	"tickwire_publisher_events_delivered_total", "tickwire_publisher_connections_refused_total",
 	"tickwire_publisher_delivery_lag_seconds_bucket",
 	"tickwire_collector_buffer_events", "tickwire_collector_buffer_capacity",
