@@ -25,7 +25,8 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-go build -o bin/ ./collector ./publisher ./e2e/cmd/tickstorm
+[ -n "${NOBUILD:-}" ] || go build -o bin/ ./collector ./publisher ./e2e/cmd/tickstorm
+PUBLISHER=${PUBLISHER:-bin/publisher} # another build of the publisher, for A/B runs
 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" --logfile "$dir/redis.log" &
 rpid=$!; pids+=($rpid)
 for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -33,7 +34,7 @@ export REDIS_URL="redis://127.0.0.1:$port/0" JWT_SECRET=bench-secret LOG_LEVEL=w
 COLLECTOR_ADDR=127.0.0.1:0 COLLECTOR_RATE=$RATE COLLECTOR_FLUSH_INTERVAL=$FLUSH bin/collector 2>"$dir/collector.log" &
 cpid=$!; pids+=($cpid)
 PUBLISHER_ADDR=127.0.0.1:$pport PUBLISHER_DEBUG_ADDR=127.0.0.1:$dport PUBLISHER_REPLICA_ID=storm \
-  PUBLISHER_MAX_CONNS=$((CLIENTS + 1000)) PUBLISHER_MAX_CONNS_PER_USER=10 bin/publisher 2>"$dir/publisher.log" &
+  PUBLISHER_MAX_CONNS=$((CLIENTS + 1000)) PUBLISHER_MAX_CONNS_PER_USER=10 "$PUBLISHER" 2>"$dir/publisher.log" &
 ppid=$!; pids+=($ppid)
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$pport/readyz" >/dev/null && break; sleep 0.1; done
 echo "clients=$CLIENTS procs=$PROCS channels/client=$PER storm<=$STORM rate=$RATE events/s flush=$FLUSH duration=$DURATION"

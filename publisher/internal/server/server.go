@@ -122,6 +122,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 		Metrics:  wsconn.NewMetrics(reg),
 		Log:      log.With("component", "conn"),
 		Refused:  s.refusals.Refuse,
+		Writers:  wsconn.NewWriterPool(wsconn.DefaultPoolIdle),
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 5 * time.Second,
@@ -191,6 +192,7 @@ func (s *Server) Run(ctx context.Context) error {
 	<-gctx.Done()
 	s.drain()
 	err := g.Wait()
+	s.deps.Writers.Stop() // after the drain: writers of connections left over end at their write deadline
 	tctx, cancel := context.WithTimeout(context.Background(), teardownTimeout)
 	defer cancel()
 	if terr := s.live.Teardown(tctx); terr != nil {

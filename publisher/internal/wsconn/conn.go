@@ -101,6 +101,9 @@ type Deps struct {
 	Log      *slog.Logger
 	// Refused (if set) counts and logs a refused connection (observe.go).
 	Refused func(reason string, attrs ...any)
+	// Writers (if set) runs the connections' writers (pool.go); its owner
+	// stops it once the connections are served.
+	Writers *WriterPool
 }
 
 // Conn is one client connection. Its queue is filled by the hub; everything
@@ -164,7 +167,7 @@ func New(d *Deps, ws *websocket.Conn, br *bufio.Reader, ident *auth.Identity) *C
 	if br != nil {
 		c.ready = newReadiness(ws.NetConn())
 	}
-	c.w = newLazyWriter(c.writeLoop)
+	c.w = newLazyWriter(c.writeLoop, c.d.Writers)
 	return c
 }
 

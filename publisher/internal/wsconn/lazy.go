@@ -15,6 +15,7 @@ import (
 // Safe for concurrent use; kick never blocks.
 type lazyWriter struct {
 	loop    func()        // the writer's body, run on its own goroutine
+	pool    *WriterPool   // where the goroutine comes from; nil: a new one each time
 	wake    chan struct{} // capacity 1: wakes a waiting writer
 	running atomic.Bool   // a writer goroutine runs (or is starting)
 	timer   *time.Timer   // used only by the running writer
@@ -24,8 +25,8 @@ type lazyWriter struct {
 	wg      sync.WaitGroup
 }
 
-func newLazyWriter(loop func()) *lazyWriter {
-	return &lazyWriter{loop: loop, wake: make(chan struct{}, 1)}
+func newLazyWriter(loop func(), pool *WriterPool) *lazyWriter {
+	return &lazyWriter{loop: loop, pool: pool, wake: make(chan struct{}, 1)}
 }
 
 // kick wakes the writer, starting it unless one runs. Called after
@@ -46,10 +47,13 @@ func (w *lazyWriter) kick() {
 	}
 	w.wg.Add(1)
 	w.mu.Unlock()
-	go func() {
+	run := func() {
 		defer w.wg.Done()
 		w.loop()
-	}()
+	}
+	if w.pool == nil || !w.pool.Go(run) {
+		go run()
+	}
 }
 
 // wait blocks the running writer until it is kicked (true) or d passes

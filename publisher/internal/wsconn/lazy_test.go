@@ -20,8 +20,18 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // The lazy writer runs one goroutine at a time, only while kicked, ends
-// after its linger, starts again on the next kick, and never after stop.
+// after its linger, starts again on the next kick, and never after stop;
+// on goroutines of its own or of a WriterPool.
 func TestLazyWriterLifecycle(t *testing.T) {
+	t.Run("own goroutines", func(t *testing.T) { testLazyWriterLifecycle(t, nil) })
+	t.Run("pool", func(t *testing.T) {
+		p := NewWriterPool(2)
+		defer p.Stop()
+		testLazyWriterLifecycle(t, p)
+	})
+}
+
+func testLazyWriterLifecycle(t *testing.T, pool *WriterPool) {
 	var runs, running, most atomic.Int32
 	var w *lazyWriter
 	w = newLazyWriter(func() {
@@ -39,7 +49,7 @@ func TestLazyWriterLifecycle(t *testing.T) {
 			}
 			return
 		}
-	})
+	}, pool)
 	for range 50 {
 		w.kick()
 	}

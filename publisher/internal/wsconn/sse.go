@@ -196,7 +196,7 @@ func NewStream(d *Deps, w http.ResponseWriter, remote string, ident auth.Identit
 	}
 	close(c.readerDone) // no reader
 	c.out = &sseWire{w: w, rc: http.NewResponseController(w), pos: pos, addr: remote, done: make(chan struct{})}
-	c.w = newLazyWriter(c.writeLoop)
+	c.w = newLazyWriter(c.writeLoop, c.d.Writers)
 	return c
 }
 
