@@ -9,6 +9,7 @@
 # before and after a forced GC) and CPU per process. Everything on loopback;
 # everything it starts is stopped on exit.
 #   CLIENTS=15000 PROCS=2 PER=3 RATE=50 scripts/bench-storm.sh
+# A/B runs: PUBLISHER=<another build> (and NOBUILD=1 to keep bin/ as it is).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIENTS=${CLIENTS:-15000}; PROCS=${PROCS:-2}; PER=${PER:-3}; STORM=${STORM:-10s}
