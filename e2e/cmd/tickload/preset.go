@@ -64,16 +64,6 @@ func presetNames() string {
 	return strings.Join(names, ", ")
 }
 
-// cpuSeconds returns the user plus system CPU time of the processes pids.
-func cpuSeconds(pids []int) (float64, error) {
-	each, err := cpuEach(pids)
-	var total float64
-	for _, s := range each {
-		total += s
-	}
-	return total, err
-}
-
 // cpuEach returns the user plus system CPU time of each process of pids.
 func cpuEach(pids []int) ([]float64, error) {
 	out := make([]float64, 0, len(pids))

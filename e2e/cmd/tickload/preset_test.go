@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -31,18 +32,25 @@ func TestApplyPreset(t *testing.T) {
 	}
 }
 
-// cpuSeconds reads this process's CPU time, which grows as it spins.
-func TestCPUSeconds(t *testing.T) {
+// cpuEach reads this process's CPU time, which grows as it spins.
+func TestCPUEach(t *testing.T) {
 	pids, err := parsePids(" " + itoa(os.Getpid()) + ",")
 	if err != nil || len(pids) != 1 {
 		t.Fatalf("parsePids = %v, %v", pids, err)
 	}
-	before, err := cpuSeconds(pids)
+	sum := func() (float64, error) {
+		each, err := cpuEach(pids)
+		if err != nil || len(each) != 1 {
+			return 0, fmt.Errorf("cpuEach = %v, %v", each, err)
+		}
+		return each[0], nil
+	}
+	before, err := sum()
 	if err != nil {
 		t.Fatal(err)
 	}
 	x := 0
-	for after := before; after <= before; after, err = cpuSeconds(pids) {
+	for after := before; after <= before; after, err = sum() {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +59,7 @@ func TestCPUSeconds(t *testing.T) {
 		}
 	}
 	_ = x
-	if _, err := cpuSeconds([]int{-1}); err == nil {
+	if _, err := cpuEach([]int{-1}); err == nil {
 		t.Error("cpu of pid -1 read")
 	}
 	if _, err := parsePids("1,x"); err == nil {
