@@ -104,12 +104,15 @@ failed() {
 # process exits: with status 0 (a finite input, all written) return 1,
 # otherwise say why and stop.
 up() {
-  for _ in $(seq 1 150); do
+  local end=$((SECONDS + 15))
+  while [ "$SECONDS" -lt "$end" ]; do
     if ! kill -0 "$2" 2>/dev/null; then
       wait "$2" && return 1
       failed "$1" "$3"
     fi
-    curl -fsS "$4" >/dev/null 2>&1 && return 0
+    # Bounded: the port may belong to something that accepts and never
+    # answers (another program holding it, while our process fails to bind).
+    curl -fsS --max-time 2 "$4" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   failed "$1 (no answer at $4 within 15 s)" "$3"
