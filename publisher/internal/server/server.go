@@ -123,6 +123,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, newClient Clien
 		Log:      log.With("component", "conn"),
 		Refused:  s.refusals.Refuse,
 		Writers:  wsconn.NewWriterPool(wsconn.DefaultPoolIdle),
+		Poller:   wsconn.NewPoller(log.With("component", "poller")),
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 5 * time.Second,
@@ -192,7 +193,8 @@ func (s *Server) Run(ctx context.Context) error {
 	<-gctx.Done()
 	s.drain()
 	err := g.Wait()
-	s.deps.Writers.Stop() // after the drain: writers of connections left over end at their write deadline
+	s.deps.Poller.Stop()  // after the drain: ends the connections left over
+	s.deps.Writers.Stop() // then their writers have stopped too
 	tctx, cancel := context.WithTimeout(context.Background(), teardownTimeout)
 	defer cancel()
 	if terr := s.live.Teardown(tctx); terr != nil {
@@ -287,10 +289,11 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		s.refuseUpgrade(r, err)
 		return // the upgrader has answered (400 or 403)
 	}
-	// Serve the connection on a goroutine of its own, owned by the Server
-	// (drain waits for it), and let this handler return: net/http then
+	// Start the connection and let this handler return: net/http then
 	// frees the request and its buffers, which an idle connection would
-	// otherwise hold for its whole life.
+	// otherwise hold for its whole life. From here the connection is the
+	// Server's (the drain waits for its release): read by the Poller, or
+	// on a goroutine of its own where there is none.
 	if tokenErr != nil {
 		go func() {
 			defer release()
@@ -300,11 +303,10 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	c := wsconn.New(s.deps, ws, br, ident)
 	untrack := s.track(c)
-	go func() {
-		defer release()
-		defer untrack()
-		c.Serve(context.Background(), ident != nil) // the drain tells it to go (track)
-	}()
+	c.Start(ident != nil, func() { // the drain tells it to go (track)
+		untrack()
+		release()
+	})
 }
 
 // acquireConn counts one more connection and returns the function that

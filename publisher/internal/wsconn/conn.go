@@ -2,13 +2,14 @@
 // authentication, subscriptions with snapshot and resume, the bounded
 // outbound queue and its writer, heartbeats and limits.
 //
-// Each connection runs one goroutine for good: Serve's caller, the reader.
-// A writer goroutine runs while there is something to write (lazy.go,
-// writer.go), and each client frame is read and handled on a short-lived
-// goroutine of its own that the reader waits for (aside), so that an idle
-// connection holds one small stack: its reader waits for the client's next
-// bytes a few frames deep (idle_linux.go). Serve returns only after all
-// have stopped.
+// An idle connection runs no goroutine on Linux: the replica's Poller
+// waits for the client bytes of all of them (one epoll set), and starts a
+// connection's reader only when its client sent something; the reader
+// handles what came and arms the connection again (polled.go). A writer
+// goroutine runs while there is something to write (lazy.go, writer.go).
+// Elsewhere (or without a Poller) the caller of Serve is the reader, and
+// each client frame is handled on a short-lived goroutine (aside). Serve
+// returns, and Start's done runs, only after all have stopped.
 package wsconn
 
 import (
@@ -104,6 +105,9 @@ type Deps struct {
 	// Writers (if set) runs the connections' writers (pool.go); its owner
 	// stops it once the connections are served.
 	Writers *WriterPool
+	// Poller (if set, on Linux) waits for the client bytes of the idle
+	// connections (poller_linux.go); its owner stops it after the drain.
+	Poller *Poller
 }
 
 // Conn is one client connection. Its queue is filled by the hub; everything
@@ -112,7 +116,7 @@ type Conn struct {
 	d      *Deps
 	ws     *websocket.Conn // nil for an event stream (sse.go)
 	br     *bufio.Reader   // ws's read buffer (Upgrade); nil if not known
-	ready  *readiness      // waits for the client's bytes; nil: read at once
+	ready  *readiness      // the socket, for the Poller; nil: read on a goroutine (Serve)
 	out    wire            // where the writer writes
 	pos    *positions      // an event stream's resume position (sse.go); nil on a WebSocket
 	resume []event.ID      // an event stream's Last-Event-ID, for its subscribe
@@ -164,8 +168,10 @@ func New(d *Deps, ws *websocket.Conn, br *bufio.Reader, ident *auth.Identity) *C
 	if ident != nil {
 		c.ident = *ident
 	}
-	if br != nil {
-		c.ready = newReadiness(ws.NetConn())
+	if br != nil && d.Poller != nil {
+		if c.ready = newReadiness(ws.NetConn()); c.ready != nil {
+			c.out = polledWire{c}
+		}
 	}
 	c.w = newLazyWriter(c.writeLoop, c.d.Writers)
 	return c
@@ -229,74 +235,92 @@ func (c *Conn) sendError(id, code, msg string, channels ...string) {
 
 // Serve runs the connection until the client leaves, the connection is
 // closed for a reason of the protocol, or ctx ends or GoAway is called
-// (then the client gets close 1001). It blocks; the caller's goroutine
-// becomes the reader, and Serve returns only after the writer has stopped
-// too.
+// (then the client gets close 1001). It blocks until the connection has
+// ended and its writer has stopped. With a Poller the caller only waits;
+// without, its goroutine is the reader.
 func (c *Conn) Serve(ctx context.Context, preAuthed bool) {
-	m := c.d.Metrics
-	m.Connections.Inc()
-	defer m.Connections.Dec()
-	// Whatever runs on the reader's goroutine sets the size of its stack
-	// for good (idle_linux.go): the start runs aside.
-	var end func()
-	var stop func() bool
-	defer func() {
-		if stop != nil { // nil only if the start panicked
-			stop()
-			end()
-		}
-	}()
-	started := c.aside(func() {
-		end = c.lifecycle()
-		c.ws.SetReadLimit(MaxFrameSize)
-		stop = func() bool { return false }
-		if ctx.Done() != nil { // a context that can end costs a hook per connection
-			stop = context.AfterFunc(ctx, c.GoAway)
-		}
-		c.startClock()
-		if preAuthed {
-			c.admit(c.ident, "")
-		}
-		c.startReading()
-	})
-	if started {
-		c.readLoop()
-	} else {
-		c.readFailed(errPanicked)
+	stop := func() bool { return false }
+	if ctx.Done() != nil { // a context that can end costs a hook per connection
+		stop = context.AfterFunc(ctx, c.GoAway)
 	}
+	defer stop()
+	if c.polled() {
+		ended := make(chan struct{})
+		c.startPolled(preAuthed, func() { close(ended) })
+		<-ended
+		return
+	}
+	c.serveHere(preAuthed)
+}
+
+// Start serves the connection as Serve does, without waiting: with a
+// Poller, nothing runs for it until its client sends something; without,
+// on a goroutine of its own. done is called once the connection has ended
+// and its writer has stopped.
+func (c *Conn) Start(preAuthed bool, done func()) {
+	if c.polled() {
+		c.startPolled(preAuthed, done)
+		return
+	}
+	go func() {
+		defer done()
+		c.serveHere(preAuthed)
+	}()
+}
+
+// polled reports whether the connection is read by the Poller: on Linux,
+// with a Poller, over a socket, and with its read buffer (Upgrade).
+func (c *Conn) polled() bool { return c.ready != nil }
+
+// serveHere serves the connection with the calling goroutine as the
+// reader: it reads in gorilla itself and handles each frame aside.
+func (c *Conn) serveHere(preAuthed bool) {
+	if !c.aside(func() { c.begin(preAuthed) }) {
+		c.readFailed(errPanicked)
+	} else {
+		c.readLoop()
+	}
+	c.end()
+}
+
+// begin starts a connection: the open line, the clock, the auth of a
+// token given at the upgrade, the first read deadline.
+func (c *Conn) begin(preAuthed bool) {
+	c.d.Metrics.Connections.Inc()
+	c.lifecycle()
+	c.ws.SetReadLimit(MaxFrameSize)
+	c.startClock()
+	if preAuthed {
+		c.admit(c.ident, "")
+	}
+	c.startReading()
+}
+
+// end ends a connection once its reader has: the writer sends what is
+// left and stops, and everything the connection held is let go.
+func (c *Conn) end() {
 	close(c.readerDone)
 	c.closeWith(closeGone, "")
-
 	c.w.stop()
 	c.stopClock()
-
+	if c.polled() {
+		c.d.Poller.remove(c) // before the close: the descriptor is reused at once
+	}
 	_ = c.ws.Close()
 	c.d.Hub.Remove(c)
 	if c.userHeld {
 		c.d.Users.Release(c.ident.Subject)
 	}
+	c.logClose()
+	c.d.Metrics.Connections.Dec()
 }
 
-// readLoop reads and handles client frames until the connection ends. It
-// waits for each frame's first bytes itself, a few frames deep, and reads
-// and handles the frame aside: gorilla's read path and the handling of a
-// frame need a deeper stack than an idle connection should keep. Without
-// that wait (no readiness: not Linux, not a socket), it reads in gorilla
-// itself, as a second goroutine blocked in the read would cost more, and
-// handles each frame aside.
+// readLoop reads and handles client frames until the connection ends,
+// reading in gorilla itself (a second goroutine blocked in the read would
+// cost more) and handling each frame aside.
 func (c *Conn) readLoop() {
 	for {
-		err := c.idle()
-		if err == nil {
-			if c.ready != nil {
-				if !c.aside(func() { err = c.readAvailable() }) {
-					err = errPanicked
-				}
-			} else {
-				err = c.readFrame(c.aside)
-			}
-		}
-		if err != nil {
+		if err := c.readFrame(c.aside); err != nil {
 			c.readFailed(err)
 			return
 		}
@@ -310,9 +334,9 @@ func run(f func()) bool { f(); return true }
 func (c *Conn) startReading() {
 	hb := c.d.Config.Heartbeat
 	if !c.authed {
-		_ = c.ws.SetReadDeadline(time.Now().Add(c.d.Config.AuthTimeout))
+		c.setReadDeadline(time.Now().Add(c.d.Config.AuthTimeout))
 	} else {
-		_ = c.ws.SetReadDeadline(time.Now().Add(2 * hb))
+		c.setReadDeadline(time.Now().Add(2 * hb))
 	}
 	c.ws.SetPongHandler(func(string) error { return c.pong() })
 }
@@ -321,22 +345,22 @@ func (c *Conn) startReading() {
 // heartbeats.
 func (c *Conn) pong() error {
 	if c.authed {
-		return c.ws.SetReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
+		c.setReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
 	}
 	return nil
 }
 
-// idle waits until the client has sent something, when nothing it sent
-// waits in the read buffer. The read deadline applies to the wait: a
-// timeout here is the read's timeout.
-func (c *Conn) idle() error {
-	if c.ready == nil || c.br.Buffered() > 0 {
-		return nil
+// setReadDeadline sets the deadline of the client's next bytes: on the
+// socket, for a read under way, and on the clock for a polled
+// connection's idle wait (polled.go).
+func (c *Conn) setReadDeadline(t time.Time) {
+	_ = c.ws.SetReadDeadline(t)
+	if c.polled() {
+		c.armReadBy(t)
 	}
-	return c.ready.wait()
 }
 
-// readAvailable reads what the idle wait found: the client's pings and
+// readAvailable reads what the Poller found: the client's pings and
 // pongs, and a frame if one follows them. The pongs that answer the
 // heartbeat arrive between messages, alone: handled by gorilla, which
 // goes on to wait for a data message, they would leave this goroutine
@@ -351,7 +375,7 @@ func (c *Conn) readAvailable() error {
 			return c.readFrame(run)
 		}
 		if c.br.Buffered() == 0 {
-			return nil // back to the idle wait
+			return nil // back to the Poller
 		}
 	}
 }
@@ -367,7 +391,7 @@ func (c *Conn) readFrame(handle func(func()) bool) error {
 		return nil // drain until the client answers our close
 	}
 	if c.authed {
-		_ = c.ws.SetReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
+		c.setReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
 	}
 	if !handle(func() { c.frame(mt, data) }) {
 		return errPanicked
@@ -395,33 +419,45 @@ func (c *Conn) frame(mt int, data []byte) {
 // unused, which a goroutine blocked in a read rarely is (under a quarter).
 // The short-lived goroutine takes that depth and frees it when it ends.
 // The reader waits: frames are handled one at a time and in order, and f
-// may use what the reader owns.
-//
-// A panic in f is a bug in the handling of this connection. The reader
-// runs on a goroutine of the Server's, not net/http's, so nothing above
-// would recover it and the whole replica would end: aside recovers it,
-// logs it with its stack, and reports false; the caller ends this
-// connection alone (errPanicked).
+// may use what the reader owns. It reports what contain reports.
 func (c *Conn) aside(f func()) (ok bool) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		defer func() {
-			if p := recover(); p != nil {
-				c.logger().Error("panic while serving a connection: closing it", "panic", p, "stack", string(debug.Stack()))
-				c.d.Metrics.Panics.Inc()
-				return
-			}
-			ok = true
-		}()
-		f()
+		ok = c.contain(f)
 	}()
 	<-done
 	return ok
 }
 
-// errPanicked ends a connection whose handling panicked (aside).
-var errPanicked = errors.New("connection handling panicked")
+// contain runs f and reports whether it returned. A panic in f is a bug
+// in the handling of this connection. Its reader runs on a goroutine of
+// the Server's or the Poller's, not net/http's, so nothing above would
+// recover it and the whole replica would end: contain recovers it, logs
+// it with its stack, and reports false; the caller ends this connection
+// alone (errPanicked).
+func (c *Conn) contain(f func()) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.logger().Error("panic while serving a connection: closing it", "panic", p, "stack", string(debug.Stack()))
+			c.d.Metrics.Panics.Inc()
+			return
+		}
+		ok = true
+	}()
+	f()
+	return true
+}
+
+// Errors that end a connection's reader other than its reads'.
+var (
+	// errPanicked: the handling of a frame panicked (contain).
+	errPanicked = errors.New("connection handling panicked")
+	// errPollerStopped: the Poller stopped, after the replica's drain.
+	errPollerStopped = errors.New("poller stopped")
+	// errPollFailed: the Poller could not take the connection.
+	errPollFailed = errors.New("cannot wait for the client's bytes")
+)
 
 // readFailed decides what a read error means. A timeout before auth is
 // the auth timeout; after auth it means the client answered no ping.
@@ -444,6 +480,15 @@ func (c *Conn) readFailed(err error) {
 		// Logged where it was recovered. Going away: the client reconnects
 		// and resumes, on this replica or another.
 		c.closeWith(CloseGoingAway, "internal error")
+		return
+	}
+	if errors.Is(err, errPollFailed) {
+		c.logger().Error("cannot wait for the client's bytes: closing the connection", "err", err)
+		c.closeWith(CloseGoingAway, "internal error")
+		return
+	}
+	if errors.Is(err, errPollerStopped) {
+		c.GoAway() // past the drain: the client reconnects elsewhere
 		return
 	}
 	c.logger().Debug("connection read ended", "err", err)

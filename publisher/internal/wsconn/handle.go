@@ -88,7 +88,7 @@ func (c *Conn) admit(ident auth.Identity, id string) {
 		c.userHeld = true
 		c.authed = true
 		if c.ws != nil {
-			_ = c.ws.SetReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
+			c.setReadDeadline(time.Now().Add(2 * c.d.Config.Heartbeat))
 		}
 		// Set once, before anything is queued: the writer and the ping
 		// timer read it. A renewal keeps the subject.

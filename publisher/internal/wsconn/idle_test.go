@@ -35,19 +35,26 @@ func maskedFrame(payload string) []byte {
 	return b
 }
 
-// readerAt reports where the connection's reader is: parked in idle (the
-// shallow wait), reading a frame, or neither (running).
-func readerAt() (idle, reading int) {
+// readerAt reports where the connection's reader is: whether c is armed
+// with its Poller (idle: no goroutine of its own), and how many goroutines
+// run a reader or read a frame.
+func readerAt(c *Conn) (armed bool, running, reading int) {
+	p := c.d.Poller
+	p.mu.Lock()
+	armed = p.armed[c.ready.fd] == c
+	p.mu.Unlock()
 	buf := make([]byte, 1<<20)
 	stacks := string(buf[:runtime.Stack(buf, true)])
-	return strings.Count(stacks, "wsconn.(*Conn).idle("), strings.Count(stacks, "wsconn.(*Conn).readFrame(")
+	return armed, strings.Count(stacks, "wsconn.(*Conn).readable("), strings.Count(stacks, "wsconn.(*Conn).readFrame(")
 }
 
-func waitIdle(t *testing.T) {
+// waitIdle waits until c is armed with the Poller and no goroutine reads
+// for it.
+func waitIdle(t *testing.T, c *Conn) {
 	t.Helper()
 	poll.Until(t, 10*time.Second, func() error {
-		if idle, reading := readerAt(); idle != 1 || reading != 0 {
-			return fmt.Errorf("%d readers idle, %d reading: want the reader parked in idle", idle, reading)
+		if armed, running, reading := readerAt(c); !armed || running != 0 || reading != 0 {
+			return fmt.Errorf("armed %v, %d readers running, %d reading: want it armed and no reader", armed, running, reading)
 		}
 		return nil
 	})
@@ -67,18 +74,17 @@ func pongs(t *testing.T, ws *websocket.Conn, ids ...string) {
 	}
 }
 
-// An idle reader waits for the client's bytes in idle, not in gorilla's
-// read (whose depth would keep a 4 KiB stack); frames that arrive
-// together are all handled, the later ones from the read buffer without
-// a wait (were they waited for, they would never be answered); a frame
-// that arrives in pieces is read whole.
+// An idle connection is armed with the Poller and holds no goroutine;
+// frames that arrive together are all handled, the later ones from the
+// read buffer without a wait (were they waited for, they would never be
+// answered); a frame that arrives in pieces is read whole.
 func TestIdleReaderWaitsShallow(t *testing.T) {
 	c, ws := serveOne(t, 64)
-	if c.ready == nil || c.br == nil {
-		t.Fatal("no readiness or read buffer: the reader would wait deep")
+	if !c.polled() {
+		t.Fatal("not polled: the connection would hold a reader goroutine")
 	}
 	raw := ws.NetConn()
-	waitIdle(t)
+	waitIdle(t, c)
 
 	// Three frames in one write, right away: the first read takes all.
 	var three []byte
@@ -89,7 +95,7 @@ func TestIdleReaderWaitsShallow(t *testing.T) {
 		t.Fatal(err)
 	}
 	pongs(t, ws, "1", "2", "3")
-	waitIdle(t)
+	waitIdle(t, c)
 
 	// A frame in two pieces: the reader reads the first and waits, in
 	// gorilla's read, for the rest.
@@ -98,7 +104,7 @@ func TestIdleReaderWaitsShallow(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll.Until(t, 10*time.Second, func() error {
-		if _, reading := readerAt(); reading != 1 {
+		if _, _, reading := readerAt(c); reading != 1 {
 			return fmt.Errorf("reader not reading the partial frame")
 		}
 		return nil
@@ -107,7 +113,7 @@ func TestIdleReaderWaitsShallow(t *testing.T) {
 		t.Fatal(err)
 	}
 	pongs(t, ws, "4")
-	waitIdle(t)
+	waitIdle(t, c)
 
 	// A frame larger than the read buffer, in one write.
 	big := strings.Repeat("x", 3000)
@@ -115,17 +121,17 @@ func TestIdleReaderWaitsShallow(t *testing.T) {
 		t.Fatal(err)
 	}
 	pongs(t, ws, big)
-	waitIdle(t)
+	waitIdle(t, c)
 
 	// Again and again: a wake-up left over from the reads is not taken
-	// for data (the reader would wait in gorilla's read again).
+	// for data (a reader would wait in gorilla's read).
 	for i := 5; i < 25; i++ {
 		if err := ws.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"op":"ping","id":"%d"}`, i))); err != nil {
 			t.Fatal(err)
 		}
 		pongs(t, ws, fmt.Sprint(i))
 	}
-	waitIdle(t)
+	waitIdle(t, c)
 }
 
 // gateUsers holds the first Acquire until release is closed.
@@ -284,7 +290,7 @@ func TestReaderWithoutReadiness(t *testing.T) {
 // blocked in gorilla's read until the next message: a second, deep
 // goroutine on every connection after its first heartbeat.
 func TestIdleReaderTakesPingsAndPongs(t *testing.T) {
-	_, ws, pings := serveClocked(t, 30*time.Millisecond)
+	c, ws, pings := serveClocked(t, 30*time.Millisecond)
 	got := make(chan string, 16)
 	ws.SetPongHandler(func(data string) error {
 		got <- data
@@ -312,7 +318,7 @@ func TestIdleReaderTakesPingsAndPongs(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no pong for the client's ping")
 	}
-	waitIdle(t)
+	waitIdle(t, c)
 	_ = ws.Close()
 	<-reads
 }
@@ -320,9 +326,9 @@ func TestIdleReaderTakesPingsAndPongs(t *testing.T) {
 // A pong that arrives in pieces is read whole, and a message right after
 // a ping or pong, in the same read, is handled.
 func TestIdleReaderControlInPieces(t *testing.T) {
-	_, ws := serveOne(t, 64)
+	c, ws := serveOne(t, 64)
 	raw := ws.NetConn()
-	waitIdle(t)
+	waitIdle(t, c)
 	pong := maskedFrame("abc")
 	pong[0] = 0x80 | 0xa // FIN, pong
 	if _, err := raw.Write(pong[:3]); err != nil {
@@ -340,5 +346,5 @@ func TestIdleReaderControlInPieces(t *testing.T) {
 		t.Fatal(err)
 	}
 	pongs(t, ws, "after")
-	waitIdle(t)
+	waitIdle(t, c)
 }

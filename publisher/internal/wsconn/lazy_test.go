@@ -105,10 +105,15 @@ func testDeps(queueEvents int) *Deps {
 }
 
 // serveWith upgrades one WebSocket as the server does (Upgrade, New) and
-// serves it with d after setup; it returns the client side. The test's
+// serves it with d after setup, read by d's Poller (a new one if d has
+// none); it returns the client side. The test's
 // cleanup closes it and waits for Serve to return.
 func serveWith(t *testing.T, d *Deps, setup func(*Conn)) *websocket.Conn {
 	t.Helper()
+	if d.Poller == nil {
+		d.Poller = NewPoller(d.Log)
+		t.Cleanup(d.Poller.Stop) // last: after the connection's cleanup below
+	}
 	done := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, br, err := Upgrade(&websocket.Upgrader{ReadBufferSize: 288}, w, r)
