@@ -58,6 +58,11 @@ func (c *Conn) readReady() (err error) {
 	if !c.contain(func() { err = c.readAvailable() }) {
 		return errPanicked
 	}
+	if err != nil && c.ready.timedOut.Load() {
+		// Past the read deadline, what the read found (the end of the
+		// stream the clock's shutdown made) is the deadline's timeout.
+		return os.ErrDeadlineExceeded
+	}
 	return err
 }
 
