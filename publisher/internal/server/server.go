@@ -176,6 +176,9 @@ func (s *Server) Ready() error {
 			return err
 		}
 	}
+	if err := s.deps.Poller.Err(); err != nil {
+		return fmt.Errorf("cannot read clients: %w", err)
+	}
 	return s.mon.Ready()
 }
 

@@ -24,6 +24,9 @@ func NewPoller(*slog.Logger) *Poller { return nil }
 // Stop does nothing: a nil Poller has nothing to stop.
 func (*Poller) Stop() {}
 
+// Err returns nil: a nil Poller never fails.
+func (*Poller) Err() error { return nil }
+
 // Never called: no connection is polled here (polled).
 func (c *Conn) startPolled(bool, func()) { panic("wsconn: no poller on this platform") }
 func (*Poller) remove(*Conn)             {}

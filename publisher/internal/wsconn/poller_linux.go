@@ -33,6 +33,7 @@ type Poller struct {
 	wakeW   int
 	armed   map[int32]*Conn // by descriptor: registered and waiting for an event
 	stopped bool
+	failed  error         // why the loop ended on its own (Err)
 	loopEnd chan struct{} // closed when the loop returns; nil until it starts
 	readers sync.WaitGroup
 	// closeOnce closes the descriptors, once every reader ended.
@@ -89,8 +90,10 @@ func (p *Poller) arm(c *Conn) error {
 	}
 	if p.loopEnd == nil {
 		if err := p.start(); err != nil {
+			p.failed = err // not ready until a later connection starts it
 			return err
 		}
+		p.failed = nil
 	}
 	op := syscall.EPOLL_CTL_MOD
 	if !r.added {
@@ -135,6 +138,7 @@ func (p *Poller) loop(epfd, wake int) {
 			p.log.Error("epoll_wait failed: ending every connection waiting for its client", "err", err)
 			p.mu.Lock()
 			p.stopped = true
+			p.failed = fmt.Errorf("epoll_wait: %w", err)
 			p.mu.Unlock()
 			p.endArmed()
 			return
@@ -197,6 +201,14 @@ func (p *Poller) Stop() {
 		})
 	}
 	p.readers.Wait()
+}
+
+// Err returns why the poller can no longer serve connections, nil while
+// it can (or was stopped by Stop): the replica is then not ready.
+func (p *Poller) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failed
 }
 
 // readerDone counts a reader started by the loop or endArmed out.
