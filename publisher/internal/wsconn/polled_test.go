@@ -22,9 +22,15 @@ import (
 // d (whose Poller it sets if d has none), pre-authenticated; the handler
 // returns at once. It returns the Conn, the client side, and what is
 // closed when Start's done runs.
-func startOne(t *testing.T, d *Deps) (*Conn, *websocket.Conn, <-chan struct{}) {
+func startOne(t testing.TB, d *Deps) (*Conn, *websocket.Conn, <-chan struct{}) {
+	return startWith(t, d, true)
+}
+
+// startWith is startOne; without polled, the connection is read on a
+// goroutine of its own (no Poller).
+func startWith(t testing.TB, d *Deps, polled bool) (*Conn, *websocket.Conn, <-chan struct{}) {
 	t.Helper()
-	if d.Poller == nil {
+	if polled && d.Poller == nil {
 		d.Poller = NewPoller(d.Log)
 		t.Cleanup(d.Poller.Stop)
 	}
@@ -57,7 +63,7 @@ func startOne(t *testing.T, d *Deps) (*Conn, *websocket.Conn, <-chan struct{}) {
 	return <-conns, ws, ended
 }
 
-func waitEnded(t *testing.T, ended <-chan struct{}, what string) {
+func waitEnded(t testing.TB, ended <-chan struct{}, what string) {
 	t.Helper()
 	select {
 	case <-ended:
@@ -152,5 +158,29 @@ func TestPollerStopEndsConnections(t *testing.T) {
 	_ = late.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, _, err := late.ReadMessage(); !websocket.IsCloseError(err, int(CloseGoingAway)) {
 		t.Fatalf("got %v, want close 1001 for a connection started after Stop", err)
+	}
+}
+
+// BenchmarkClientFrame is the cost of one client frame (a ping answered
+// with a pong) on a polled connection, which the Poller wakes and arms
+// again each time, and on one read by a goroutine of its own.
+func BenchmarkClientFrame(b *testing.B) {
+	for _, polled := range []bool{true, false} {
+		b.Run(map[bool]string{true: "poller", false: "goroutine"}[polled], func(b *testing.B) {
+			d := testDeps(64)
+			d.Config.RateLimit, d.Config.RateBurst = 1e9, 1e9 // no frame dropped
+			_, ws, _ := startWith(b, d, polled)
+			ping := []byte(`{"op":"ping","id":"b"}`)
+			_ = ws.SetReadDeadline(time.Now().Add(time.Minute))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := ws.WriteMessage(websocket.TextMessage, ping); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := ws.ReadMessage(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -3,16 +3,17 @@ package wsconn
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"syscall"
 )
 
 // Poller waits for the client bytes of every idle connection of a replica
-// with one epoll instance and one goroutine, so that an idle connection
-// holds no goroutine at all: no stack, whose size the runtime picks from
-// the average in use and which a goroutine parked in a read keeps for its
+// with one epoll set and one goroutine, so that an idle connection holds
+// no goroutine at all: no stack, whose size the runtime picks from the
+// average in use and which a goroutine parked in a read keeps for its
 // whole life (2 or 4 KiB, the difference between runs). A connection's
-// reader runs only when its client sent something (polled.go): the poller
+// reader runs only when its client sent something (polled.go): the Poller
 // starts it on a goroutine of its own, and the reader arms the connection
 // again when it is done.
 //
@@ -20,6 +21,10 @@ import (
 // until its reader arms it again, so at most one reader of a connection
 // runs at a time. The sockets stay registered with the runtime's own
 // poller too, which the reads and writes still use, with their deadlines.
+// The epoll set itself is a descriptor of the runtime's poller (an epoll
+// set is readable while it has events): the Poller's goroutine parks
+// there like any reader of a socket and is woken the same way, with no
+// thread blocked in epoll_wait.
 //
 // Safe for concurrent use. The goroutine starts with the first connection
 // armed; Stop ends it, ends every connection still registered, and waits
@@ -27,17 +32,14 @@ import (
 type Poller struct {
 	log *slog.Logger
 
-	mu      sync.Mutex // guards everything below; held across epoll_ctl only (arm)
-	epfd    int        // -1 until the loop starts
-	wakeR   int        // read end of the pipe that wakes the loop to stop
-	wakeW   int
+	mu      sync.Mutex      // guards everything below; held across epoll_ctl only
+	set     *os.File        // the epoll set, in the runtime's poller; nil until started
+	epfd    int             // its descriptor, for epoll_ctl while not stopped
 	armed   map[int32]*Conn // by descriptor: registered and waiting for an event
 	stopped bool
-	failed  error         // why the loop ended on its own (Err)
+	failed  error         // why the Poller cannot serve connections (Err)
 	loopEnd chan struct{} // closed when the loop returns; nil until it starts
 	readers sync.WaitGroup
-	// closeOnce closes the descriptors, once every reader ended.
-	closeOnce sync.Once
 }
 
 // NewPoller returns a poller; it starts nothing until a connection is
@@ -50,28 +52,27 @@ func NewPoller(log *slog.Logger) *Poller {
 // of the stream, or an error, once.
 const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 
-// start creates the epoll instance and the pipe that stops the loop, and
+// start creates the epoll set, hands it to the runtime's poller, and
 // starts the loop. p.mu is held; the system calls here run once.
 func (p *Poller) start() error {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("%w: epoll_create1: %w", errPollFailed, err)
 	}
-	var pipe [2]int
-	if err := syscall.Pipe2(pipe[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+	// Non-blocking: os.NewFile then registers it with the runtime's poller.
+	if err := syscall.SetNonblock(epfd, true); err != nil {
 		_ = syscall.Close(epfd)
-		return fmt.Errorf("%w: pipe2: %w", errPollFailed, err)
+		return fmt.Errorf("%w: epoll set non-blocking: %w", errPollFailed, err)
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(pipe[0])}
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, pipe[0], &ev); err != nil {
-		_ = syscall.Close(epfd)
-		_ = syscall.Close(pipe[0])
-		_ = syscall.Close(pipe[1])
-		return fmt.Errorf("%w: epoll_ctl add pipe: %w", errPollFailed, err)
+	set := os.NewFile(uintptr(epfd), "epoll")
+	rc, err := set.SyscallConn()
+	if err != nil {
+		_ = set.Close()
+		return fmt.Errorf("%w: epoll set: %w", errPollFailed, err)
 	}
-	p.epfd, p.wakeR, p.wakeW = epfd, pipe[0], pipe[1]
+	p.set, p.epfd = set, epfd
 	p.loopEnd = make(chan struct{})
-	go p.loop(epfd, pipe[0])
+	go p.loop(rc)
 	return nil
 }
 
@@ -116,48 +117,67 @@ func (p *Poller) remove(c *Conn) {
 	r := c.ready
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if r.added {
+	if r.added && !p.stopped { // stopped: the set is closed, and its entries with it
 		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(r.fd), nil)
-		r.added = false
 	}
+	r.added = false
 }
 
 // loop waits for events and starts the reader of each connection that has
-// one. It returns when the stop pipe is readable.
-func (p *Poller) loop(epfd, wake int) {
+// one, until Stop closes the set. It takes every event there is before it
+// parks again: the runtime's poller wakes it once per change (edge
+// triggered).
+func (p *Poller) loop(rc syscall.RawConn) {
 	defer close(p.loopEnd)
 	events := make([]syscall.EpollEvent, 256)
-	for {
-		n, err := syscall.EpollWait(epfd, events, -1)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			// Not expected (EBADF, EFAULT, EINVAL would be bugs here):
-			// without the loop no connection would be read again.
-			p.log.Error("epoll_wait failed: ending every connection waiting for its client", "err", err)
-			p.mu.Lock()
-			p.stopped = true
-			p.failed = fmt.Errorf("epoll_wait: %w", err)
-			p.mu.Unlock()
-			p.endArmed()
-			return
-		}
-		p.mu.Lock()
-		for _, ev := range events[:n] {
-			if int(ev.Fd) == wake {
-				p.mu.Unlock()
-				return
+	var werr error
+	err := rc.Read(func(fd uintptr) bool {
+		for {
+			n, err := syscall.EpollWait(int(fd), events, 0)
+			if err == syscall.EINTR {
+				continue
 			}
-			c := p.armed[ev.Fd]
-			if c == nil {
-				continue // stale: its connection was ended by Stop
+			if err != nil {
+				werr = err
+				return true
 			}
-			delete(p.armed, ev.Fd)
-			p.readers.Add(1)
-			go c.readable()
+			p.dispatch(events[:n])
+			if n < len(events) {
+				return false // park until the set has events again
+			}
 		}
-		p.mu.Unlock()
+	})
+	p.mu.Lock()
+	stopped := p.stopped
+	p.mu.Unlock()
+	if stopped && werr == nil {
+		return // Stop closed the set
+	}
+	// Not expected (EBADF, EFAULT, EINVAL would be bugs here): without
+	// the loop no connection would be read again.
+	if werr == nil {
+		werr = err
+	}
+	p.log.Error("waiting for clients failed: ending every connection waiting for its client", "err", werr)
+	p.mu.Lock()
+	p.stopped = true
+	p.failed = fmt.Errorf("epoll_wait: %w", werr)
+	p.mu.Unlock()
+	p.endArmed()
+}
+
+// dispatch starts the reader of each connection with an event.
+func (p *Poller) dispatch(events []syscall.EpollEvent) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ev := range events {
+		c := p.armed[ev.Fd]
+		if c == nil {
+			continue // stale: its connection was ended by Stop
+		}
+		delete(p.armed, ev.Fd)
+		p.readers.Add(1)
+		go c.readable()
 	}
 }
 
@@ -187,18 +207,14 @@ func (p *Poller) endArmed() {
 func (p *Poller) Stop() {
 	p.mu.Lock()
 	p.stopped = true
-	loopEnd := p.loopEnd
+	set, loopEnd := p.set, p.loopEnd
 	p.mu.Unlock()
+	if set != nil {
+		_ = set.Close() // wakes the loop; no epoll_ctl runs once stopped (a second Close does nothing)
+	}
 	if loopEnd != nil {
-		p.closeOnce.Do(func() {
-			_, _ = syscall.Write(p.wakeW, []byte{0})
-			<-loopEnd
-			p.endArmed()
-			p.readers.Wait()
-			_ = syscall.Close(p.epfd)
-			_ = syscall.Close(p.wakeR)
-			_ = syscall.Close(p.wakeW)
-		})
+		<-loopEnd
+		p.endArmed()
 	}
 	p.readers.Wait()
 }
