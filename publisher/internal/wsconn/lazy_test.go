@@ -107,7 +107,7 @@ func testDeps(queueEvents int) *Deps {
 // serveWith upgrades one WebSocket as the server does (Upgrade, New) and
 // serves it with d after setup; it returns the client side. The test's
 // cleanup closes it and waits for Serve to return.
-func serveWith(t *testing.T, d *Deps, setup func(*Conn)) *websocket.Conn {
+func serveWith(t testing.TB, d *Deps, setup func(*Conn)) *websocket.Conn {
 	t.Helper()
 	done := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tickwire/tickwire/publisher/internal/hub"
+	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/testkit/logbuf"
 )
@@ -133,5 +134,37 @@ func TestPanicEndsOnlyItsConnection(t *testing.T) {
 	_ = ws2.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, data, err := ws2.ReadMessage(); err != nil || !strings.Contains(string(data), `"pong"`) {
 		t.Fatalf("the next connection: %s, %v; want a pong", data, err)
+	}
+}
+
+// BenchmarkWriterFrame measures the publisher's cost per WebSocket frame
+// at W3's shape (two events a frame, each frame woken for): deliver two
+// events, wake the writer, and read the frame on the client. The client's
+// read runs in the same process and is counted too.
+func BenchmarkWriterFrame(b *testing.B) {
+	conns := make(chan *Conn, 1)
+	ws := serveWith(b, testDeps(64), func(c *Conn) {
+		c.authed, c.ident.Subject = true, "u"
+		conns <- c
+	})
+	c := <-conns
+	var msgs [2]*hub.Message
+	for i := range msgs {
+		msgs[i] = hub.NewMessage(event.Event{Channel: event.Channel{Kind: event.KindTrade, Symbol: "AAPL"},
+			TS: time.Now().UnixMilli(), Data: json.RawMessage(`{"price":187.42,"size":100,"side":"buy","venue":"XNAS","conditions":["@","F"]}`)})
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(time.Minute))
+	var id uint64
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, m := range msgs {
+			id++
+			m.Event.ID = event.ID{Ms: id}
+			c.Deliver(m)
+		}
+		c.Wake()
+		if _, _, err := ws.NextReader(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
