@@ -178,3 +178,27 @@ func TestWriterClosesSlowConsumer(t *testing.T) {
 		return
 	}
 }
+
+// BenchmarkLazyWriterWake measures a busy writer's wait for its next kick
+// (writer.go: the writer waits up to busyGap after each write at W3): the
+// kicker queues, kicks and waits for the writer to have taken it.
+func BenchmarkLazyWriterWake(b *testing.B) {
+	var w *lazyWriter
+	var stop atomic.Bool
+	took := make(chan struct{})
+	w = newLazyWriter(func() {
+		for !stop.Load() {
+			w.wait(busyGap)
+			took <- struct{}{}
+		}
+		w.retire(func() bool { return false })
+	}, nil)
+	for b.Loop() {
+		w.kick()
+		<-took
+	}
+	stop.Store(true)
+	w.kick()
+	<-took
+	w.stop()
+}
