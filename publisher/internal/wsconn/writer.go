@@ -21,6 +21,7 @@ const busyGap = 50 * time.Millisecond
 // to do (at once, or after busyGap when frames come fast).
 func (c *Conn) writeLoop() {
 	var buf []byte
+	wrote := false // the last pass wrote: the clock need not be read to know the write was recent
 	for {
 		wait := c.fill()
 		items, code, text, due := c.q.take(time.Now)
@@ -28,10 +29,12 @@ func (c *Conn) writeLoop() {
 			switch {
 			case wait > 0 || due > 0: // the user's read budget, or a paced window
 				c.w.wait(minPositive(wait, due))
+				wrote = false
 				continue
 			case c.q.pending():
 				continue
-			case c.busy() && c.w.wait(busyGap):
+			case c.busy(wrote) && c.w.wait(busyGap):
+				wrote = false
 				continue
 			}
 			c.q.release()
@@ -43,6 +46,7 @@ func (c *Conn) writeLoop() {
 		var err error
 		buf, err = c.writeItems(items, buf)
 		c.q.recycle(items)
+		wrote = true
 		if c.aborted.Load() {
 			c.finish(CloseSlowConsumer, "slow consumer: resume with since")
 			return
@@ -121,9 +125,11 @@ func (c *Conn) write(b []byte) (time.Time, error) {
 }
 
 // busy reports whether frames come fast: the last two writes were less
-// than busyGap apart, and the last one was less than busyGap ago.
-func (c *Conn) busy() bool {
-	return c.gap < busyGap && time.Since(c.lastWrite) < busyGap
+// than busyGap apart, and the last one was less than busyGap ago, which
+// the caller knows without the clock when it has just written (recent).
+// A busy writer's wait for its next frame skips the clock read that way.
+func (c *Conn) busy(recent bool) bool {
+	return c.gap < busyGap && (recent || time.Since(c.lastWrite) < busyGap)
 }
 
 // errAborted stops a write of a connection closed as a slow consumer.
