@@ -134,3 +134,32 @@ func BenchmarkPublish(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "deliveries/s")
 }
+
+// waker asks for one wake-up per batch, as a connection's queue does.
+type waker struct{ dirty bool }
+
+func (w *waker) Deliver(*Message) bool {
+	wake := !w.dirty
+	w.dirty = true
+	return wake
+}
+func (w *waker) Wake() { w.dirty = false }
+
+// BenchmarkPublishWake measures W3's fan-out: a batch of two events to
+// 100 subscribers of both channels, each woken once after the batch.
+func BenchmarkPublishWake(b *testing.B) {
+	h := New()
+	t, _ := event.ParseChannel("trade:AAPL")
+	q, _ := event.ParseChannel("quote:AAPL")
+	for range 100 {
+		h.Subscribe(&waker{}, []event.Channel{t, q})
+	}
+	msgs := []*Message{
+		NewMessage(event.Event{Channel: t, Data: json.RawMessage(`{"price":1,"size":1}`)}),
+		NewMessage(event.Event{Channel: q, Data: json.RawMessage(`{"bid":1,"ask":2}`)}),
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.Publish(msgs)
+	}
+}

@@ -18,7 +18,7 @@ type lazyWriter struct {
 	pool    *WriterPool   // where the goroutine comes from; nil: a new one each time
 	wake    chan struct{} // capacity 1: wakes a waiting writer
 	running atomic.Bool   // a writer goroutine runs (or is starting)
-	timer   *time.Timer   // used only by the running writer
+	timer   *time.Timer   // wait's (AfterFunc: timeout); used only by the running writer
 
 	mu      sync.Mutex // guards stopped and the Add side of wg
 	stopped bool
@@ -57,19 +57,28 @@ func (w *lazyWriter) kick() {
 }
 
 // wait blocks the running writer until it is kicked (true) or d passes
-// (false).
+// (false). The timer wakes the writer through wake, as a kick does, so
+// that the wait is one channel receive rather than a select over two
+// channels: a busy writer waits once per frame (writer.go). A kick that
+// comes as the timer fires may be reported as false; the writer then
+// looks at the queue before it retires (retire), so nothing is missed.
+// A timer's wake-up that comes after its wait ended is a spurious wake-up
+// of the next wait, after which the writer finds nothing and waits again.
 func (w *lazyWriter) wait(d time.Duration) bool {
 	if w.timer == nil {
-		w.timer = time.NewTimer(d)
+		w.timer = time.AfterFunc(d, w.timeout)
 	} else {
 		w.timer.Reset(d)
 	}
+	<-w.wake
+	return w.timer.Stop()
+}
+
+// timeout is the wait's timer: it wakes the writer like a kick.
+func (w *lazyWriter) timeout() {
 	select {
-	case <-w.wake:
-		w.timer.Stop()
-		return true
-	case <-w.timer.C:
-		return false
+	case w.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -108,7 +108,7 @@ func testDeps(queueEvents int) *Deps {
 // serves it with d after setup, read by d's Poller (a new one if d has
 // none); it returns the client side. The test's
 // cleanup closes it and waits for Serve to return.
-func serveWith(t *testing.T, d *Deps, setup func(*Conn)) *websocket.Conn {
+func serveWith(t testing.TB, d *Deps, setup func(*Conn)) *websocket.Conn {
 	t.Helper()
 	if d.Poller == nil {
 		d.Poller = NewPoller(d.Log)
@@ -182,4 +182,28 @@ func TestWriterClosesSlowConsumer(t *testing.T) {
 		}
 		return
 	}
+}
+
+// BenchmarkLazyWriterWake measures a busy writer's wait for its next kick
+// (writer.go: the writer waits up to busyGap after each write at W3): the
+// kicker queues, kicks and waits for the writer to have taken it.
+func BenchmarkLazyWriterWake(b *testing.B) {
+	var w *lazyWriter
+	var stop atomic.Bool
+	took := make(chan struct{})
+	w = newLazyWriter(func() {
+		for !stop.Load() {
+			w.wait(busyGap)
+			took <- struct{}{}
+		}
+		w.retire(func() bool { return false })
+	}, nil)
+	for b.Loop() {
+		w.kick()
+		<-took
+	}
+	stop.Store(true)
+	w.kick()
+	<-took
+	w.stop()
 }

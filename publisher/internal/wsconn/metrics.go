@@ -51,8 +51,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) observeLag(tsMs int64) {
+// observeLag records the lag of a frame written at now whose newest event
+// has the time tsMs.
+func (m *Metrics) observeLag(tsMs int64, now time.Time) {
 	if tsMs > 0 {
-		m.Lag.Observe(max(0, time.Since(time.UnixMilli(tsMs)).Seconds()))
+		m.Lag.Observe(max(0, now.Sub(time.UnixMilli(tsMs)).Seconds()))
 	}
 }

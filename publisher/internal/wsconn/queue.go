@@ -504,13 +504,14 @@ func (q *queue) newer(msgs []*hub.Message) []*hub.Message {
 
 // take hands the writer everything queued (with the paced windows due by
 // now), and the close code if one was asked for; due is how long until the
-// next window is due (0: none waits). The writer gives the slice back with
-// recycle.
-func (q *queue) take(now time.Time) (items []item, code CloseCode, text string, due time.Duration) {
+// next window is due (0: none waits). now is called only when a paced
+// window holds events: the writer takes twice per frame, and reading the
+// clock is not free. The writer gives the slice back with recycle.
+func (q *queue) take(now func() time.Time) (items []item, code CloseCode, text string, due time.Duration) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.closeCode == 0 {
-		due = q.flushWindows(now)
+	if q.closeCode == 0 && q.pacedEvents > 0 {
+		due = q.flushWindows(now())
 	}
 	items = q.items
 	q.items, q.spare = q.spare[:0], nil

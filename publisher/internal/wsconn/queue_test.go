@@ -38,7 +38,7 @@ func TestQueueDropsOldAndRepeated(t *testing.T) {
 	q.deliver(msg(t, "trade:A", 2)) // twice
 	q.deliver(msg(t, "trade:A", 1)) // older
 	q.deliver(msg(t, "trade:B", 1)) // other channel: independent
-	items, code, _, _ := q.take(time.Now())
+	items, code, _, _ := q.take(time.Now)
 	if got := ids(items); len(got) != 2 || code != 0 {
 		t.Fatalf("got %v code %d, want two events", got, code)
 	}
@@ -53,7 +53,7 @@ func TestQueueConflatesQuotesAboveHighWater(t *testing.T) {
 		q.deliver(msg(t, "quote:A", i))
 		q.deliver(msg(t, "bar:A", i))
 	}
-	items, code, _, _ := q.take(time.Now())
+	items, code, _, _ := q.take(time.Now)
 	if code != 0 {
 		t.Fatalf("closed with %d; quotes and bars should conflate", code)
 	}
@@ -77,12 +77,12 @@ func TestQueueOverflowOnTradesCloses4008(t *testing.T) {
 			aborted++
 		}
 	}
-	items, code, _, _ := q.take(time.Now())
+	items, code, _, _ := q.take(time.Now)
 	if code != CloseSlowConsumer || len(items) != 0 || aborted != 1 {
 		t.Fatalf("code %d items %d aborted %d: want 4008, emptied, aborted once", code, len(items), aborted)
 	}
 	q.deliver(msg(t, "trade:A", 10))
-	if items, _, _, _ := q.take(time.Now()); len(items) != 0 {
+	if items, _, _, _ := q.take(time.Now); len(items) != 0 {
 		t.Fatal("queued after close")
 	}
 }
@@ -93,7 +93,7 @@ func TestQueueByteLimit(t *testing.T) {
 	for i := uint64(1); i <= 4; i++ {
 		q.deliver(msg(t, "trade:A", i))
 	}
-	if _, code, _, _ := q.take(time.Now()); code != CloseSlowConsumer {
+	if _, code, _, _ := q.take(time.Now); code != CloseSlowConsumer {
 		t.Fatalf("code %d, want 4008 on the byte limit", code)
 	}
 }
@@ -146,7 +146,7 @@ func TestQueueHoldAndRelease(t *testing.T) {
 }
 
 func mustTake(q *queue) []item {
-	items, _, _, _ := q.take(time.Now())
+	items, _, _, _ := q.take(time.Now)
 	return items
 }
 
@@ -168,7 +168,7 @@ func BenchmarkDeliver(b *testing.B) {
 		m.Event.ID = event.ID{Ms: id}
 		q.deliver(m)
 		if i%64 == 63 {
-			items, _, _, _ := q.take(time.Now())
+			items, _, _, _ := q.take(time.Now)
 			q.recycle(items)
 		}
 	}
@@ -215,12 +215,12 @@ func TestQueueIdleKeepsNothing(t *testing.T) {
 		t.Fatalf("after the hold: recovering %v, held %v; want both nil", q.recovering, q.held)
 	}
 	// The writer: take, write, recycle, take nothing, release, retire.
-	items, _, _, _ := q.take(time.Now())
+	items, _, _, _ := q.take(time.Now)
 	if len(items) != 2 {
 		t.Fatalf("took %d items, want the frame and the event", len(items))
 	}
 	q.recycle(items)
-	if items, _, _, _ := q.take(time.Now()); len(items) != 0 {
+	if items, _, _, _ := q.take(time.Now); len(items) != 0 {
 		t.Fatalf("took %d items, want none", len(items))
 	}
 	q.release()

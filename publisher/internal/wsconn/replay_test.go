@@ -41,7 +41,7 @@ func TestQueueReplayIsFlowControlled(t *testing.T) {
 	if _, ok := q.room(); ok {
 		t.Fatal("room for another page above the high-water mark: history would be read for a client that does not drain")
 	}
-	items, code, _, _ := q.take(time.Now())
+	items, code, _, _ := q.take(time.Now)
 	if code != 0 || len(items) != 1+4 {
 		t.Fatalf("got %v, close %d; want subscribed and a page of 4", ids(items), code)
 	}
@@ -65,7 +65,7 @@ func TestQueueReplayIsFlowControlled(t *testing.T) {
 	for i := uint64(200); i < 205; i++ {
 		q.deliver(msg(t, "trade:AAPL", i))
 	}
-	if _, code, _, _ := q.take(time.Now()); code != CloseSlowConsumer {
+	if _, code, _, _ := q.take(time.Now); code != CloseSlowConsumer {
 		t.Fatalf("close code %d with 4 replayed and 5 live unread events in a queue of 8, want %d", code, CloseSlowConsumer)
 	}
 }
@@ -82,7 +82,7 @@ func TestQueueHeldOverflowCloses4008(t *testing.T) {
 		_, o := q.deliver(msg(t, "trade:AAPL", i))
 		over = over || o
 	}
-	if _, code, _, _ := q.take(time.Now()); code != CloseSlowConsumer || !over {
+	if _, code, _, _ := q.take(time.Now); code != CloseSlowConsumer || !over {
 		t.Fatalf("close code %d (overflow reported %v) after 9 held events in a queue of 8, want %d", code, over, CloseSlowConsumer)
 	}
 }

@@ -119,7 +119,7 @@ func frameType(b []byte) string {
 	return ""
 }
 
-func (s *sseWire) writeFrame(b []byte) error {
+func (s *sseWire) writeFrame(b []byte, deadline time.Time) error {
 	buf := s.buf[:0]
 	if len(b) > 0 && b[0] == ':' { // ssePing, sseSubscribed
 		buf = append(buf, b...)
@@ -150,7 +150,7 @@ func (s *sseWire) writeFrame(b []byte) error {
 		buf = append(buf, b...)
 		buf = append(buf, "\n\n"...)
 	}
-	_ = s.rc.SetWriteDeadline(time.Now().Add(writeWait))
+	_ = s.rc.SetWriteDeadline(deadline)
 	_, err := s.w.Write(buf)
 	if err == nil {
 		err = s.rc.Flush()

@@ -11,8 +11,9 @@ import (
 // the writer only; ping by the ping timer; abort and close from any
 // goroutine.
 type wire interface {
-	// writeFrame writes one server frame, within writeWait.
-	writeFrame(b []byte) error
+	// writeFrame writes one server frame by deadline (the writer's
+	// clock read plus writeWait).
+	writeFrame(b []byte, deadline time.Time) error
 	// ping keeps the connection alive (a WebSocket ping, an SSE comment).
 	ping() error
 	// closeFrame tells the client the connection ends with code.
@@ -26,8 +27,8 @@ type wire interface {
 
 type wsWire struct{ ws *websocket.Conn }
 
-func (w wsWire) writeFrame(b []byte) error {
-	_ = w.ws.SetWriteDeadline(time.Now().Add(writeWait))
+func (w wsWire) writeFrame(b []byte, deadline time.Time) error {
+	_ = w.ws.SetWriteDeadline(deadline)
 	return w.ws.WriteMessage(websocket.TextMessage, b)
 }
 

@@ -21,17 +21,20 @@ const busyGap = 50 * time.Millisecond
 // to do (at once, or after busyGap when frames come fast).
 func (c *Conn) writeLoop() {
 	var buf []byte
+	wrote := false // the last pass wrote: the clock need not be read to know the write was recent
 	for {
 		wait := c.fill()
-		items, code, text, due := c.q.take(time.Now())
+		items, code, text, due := c.q.take(time.Now)
 		if len(items) == 0 && code == 0 {
 			switch {
 			case wait > 0 || due > 0: // the user's read budget, or a paced window
 				c.w.wait(minPositive(wait, due))
+				wrote = false
 				continue
 			case c.q.pending():
 				continue
-			case c.busy() && c.w.wait(busyGap):
+			case c.busy(wrote) && c.w.wait(busyGap):
+				wrote = false
 				continue
 			}
 			c.q.release()
@@ -43,6 +46,7 @@ func (c *Conn) writeLoop() {
 		var err error
 		buf, err = c.writeItems(items, buf)
 		c.q.recycle(items)
+		wrote = true
 		if c.aborted.Load() {
 			c.finish(CloseSlowConsumer, "slow consumer: resume with since")
 			return
@@ -70,7 +74,7 @@ func (c *Conn) writeItems(items []item, buf []byte) ([]byte, error) {
 			if c.pos != nil {
 				c.pos.seen(items[i].batch)
 			}
-			if err := c.write(items[i].frame); err != nil {
+			if _, err := c.write(items[i].frame); err != nil {
 				return buf, err
 			}
 			if items[i].paced {
@@ -95,12 +99,13 @@ func (c *Conn) writeItems(items []item, buf []byte) ([]byte, error) {
 			n++
 		}
 		buf = append(buf, framesTail...)
-		if err := c.write(buf); err != nil {
+		now, err := c.write(buf)
+		if err != nil {
 			return buf, err
 		}
 		c.d.Metrics.Delivered.Add(float64(n))
 		c.stats.delivered.Add(int64(n))
-		c.d.Metrics.observeLag(newest)
+		c.d.Metrics.observeLag(newest, now)
 	}
 	if cap(buf) > 4*maxEventsFrame {
 		buf = nil // a rare huge batch should not stay with the connection
@@ -108,18 +113,23 @@ func (c *Conn) writeItems(items []item, buf []byte) ([]byte, error) {
 	return buf, nil
 }
 
-func (c *Conn) write(b []byte) error {
-	err := c.out.writeFrame(b)
-	c.stats.writes.Add(1)
+// write writes one frame, and returns when it began: one clock read per
+// frame serves the write's deadline, the writer's pace (lastWrite, gap:
+// from the start of one write to the next) and the lag of its events.
+func (c *Conn) write(b []byte) (time.Time, error) {
 	now := time.Now()
+	err := c.out.writeFrame(b, now.Add(writeWait))
+	c.stats.writes.Add(1)
 	c.gap, c.lastWrite = now.Sub(c.lastWrite), now
-	return err
+	return now, err
 }
 
 // busy reports whether frames come fast: the last two writes were less
-// than busyGap apart, and the last one was less than busyGap ago.
-func (c *Conn) busy() bool {
-	return c.gap < busyGap && time.Since(c.lastWrite) < busyGap
+// than busyGap apart, and the last one was less than busyGap ago, which
+// the caller knows without the clock when it has just written (recent).
+// A busy writer's wait for its next frame skips the clock read that way.
+func (c *Conn) busy(recent bool) bool {
+	return c.gap < busyGap && (recent || time.Since(c.lastWrite) < busyGap)
 }
 
 // errAborted stops a write of a connection closed as a slow consumer.

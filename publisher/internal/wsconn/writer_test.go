@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tickwire/tickwire/publisher/internal/hub"
+	"github.com/tickwire/tickwire/shared/event"
 	"github.com/tickwire/tickwire/shared/poll"
 	"github.com/tickwire/tickwire/testkit/logbuf"
 )
@@ -133,5 +134,77 @@ func TestPanicEndsOnlyItsConnection(t *testing.T) {
 	_ = ws2.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, data, err := ws2.ReadMessage(); err != nil || !strings.Contains(string(data), `"pong"`) {
 		t.Fatalf("the next connection: %s, %v; want a pong", data, err)
+	}
+}
+
+// BenchmarkWriterFrame measures the publisher's cost per WebSocket frame
+// at W3's shape (two events a frame, each frame woken for): deliver two
+// events, wake the writer, and read the frame on the client. The client's
+// read runs in the same process and is counted too.
+func BenchmarkWriterFrame(b *testing.B) {
+	conns := make(chan *Conn, 1)
+	ws := serveWith(b, testDeps(64), func(c *Conn) {
+		c.authed, c.ident.Subject = true, "u"
+		conns <- c
+	})
+	c := <-conns
+	var msgs [2]*hub.Message
+	for i := range msgs {
+		msgs[i] = hub.NewMessage(event.Event{Channel: event.Channel{Kind: event.KindTrade, Symbol: "AAPL"},
+			TS: time.Now().UnixMilli(), Data: json.RawMessage(`{"price":187.42,"size":100,"side":"buy","venue":"XNAS","conditions":["@","F"]}`)})
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(time.Minute))
+	var id uint64
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, m := range msgs {
+			id++
+			m.Event.ID = event.ID{Ms: id}
+			c.Deliver(m)
+		}
+		c.Wake()
+		if _, _, err := ws.NextReader(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// discardWire takes frames and writes them nowhere: BenchmarkWriteItems
+// measures the writer's own work per frame without the system call.
+type discardWire struct{ wire }
+
+func (discardWire) writeFrame([]byte, time.Time) error { return nil }
+
+// BenchmarkWriteItems measures the writer's work for one events frame of
+// two events (W3's frames), system call aside, as writeLoop does it: take
+// the two events queued, write them as one frame (encoding, the clock,
+// the metrics, the connection's counters), give the slice back, and take
+// again to find the queue empty.
+func BenchmarkWriteItems(b *testing.B) {
+	c := &Conn{d: testDeps(64), out: discardWire{}, q: newQueue(64, 1<<20)}
+	var msgs [2]*hub.Message
+	for i := range msgs {
+		msgs[i] = hub.NewMessage(event.Event{Channel: event.Channel{Kind: event.KindTrade, Symbol: "AAPL"},
+			TS: time.Now().UnixMilli(), Data: json.RawMessage(`{"price":187.42,"size":100,"side":"buy","venue":"XNAS","conditions":["@","F"]}`)})
+	}
+	var buf []byte
+	var id uint64
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, m := range msgs {
+			id++
+			m.Event.ID = event.ID{Ms: id}
+			c.q.deliver(m)
+		}
+		c.q.wakeUp()
+		items, _, _, _ := c.q.take(time.Now)
+		var err error
+		if buf, err = c.writeItems(items, buf); err != nil {
+			b.Fatal(err)
+		}
+		c.q.recycle(items)
+		if items, _, _, _ := c.q.take(time.Now); len(items) != 0 {
+			b.Fatal("queue not empty")
+		}
 	}
 }
