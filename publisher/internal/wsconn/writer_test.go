@@ -148,11 +148,7 @@ func BenchmarkWriterFrame(b *testing.B) {
 		conns <- c
 	})
 	c := <-conns
-	var msgs [2]*hub.Message
-	for i := range msgs {
-		msgs[i] = hub.NewMessage(event.Event{Channel: event.Channel{Kind: event.KindTrade, Symbol: "AAPL"},
-			TS: time.Now().UnixMilli(), Data: json.RawMessage(`{"price":187.42,"size":100,"side":"buy","venue":"XNAS","conditions":["@","F"]}`)})
-	}
+	msgs := w3Messages()
 	_ = ws.SetReadDeadline(time.Now().Add(time.Minute))
 	var id uint64
 	b.ReportAllocs()
@@ -182,11 +178,7 @@ func (discardWire) writeFrame([]byte, time.Time) error { return nil }
 // again to find the queue empty.
 func BenchmarkWriteItems(b *testing.B) {
 	c := &Conn{d: testDeps(64), out: discardWire{}, q: newQueue(64, 1<<20)}
-	var msgs [2]*hub.Message
-	for i := range msgs {
-		msgs[i] = hub.NewMessage(event.Event{Channel: event.Channel{Kind: event.KindTrade, Symbol: "AAPL"},
-			TS: time.Now().UnixMilli(), Data: json.RawMessage(`{"price":187.42,"size":100,"side":"buy","venue":"XNAS","conditions":["@","F"]}`)})
-	}
+	msgs := w3Messages()
 	var buf []byte
 	var id uint64
 	b.ReportAllocs()
@@ -207,4 +199,14 @@ func BenchmarkWriteItems(b *testing.B) {
 			b.Fatal("queue not empty")
 		}
 	}
+}
+
+// w3Messages returns the two trades of a W3 frame, to be given ids.
+func w3Messages() [2]*hub.Message {
+	var msgs [2]*hub.Message
+	for i := range msgs {
+		msgs[i] = hub.NewMessage(event.Event{Channel: event.Channel{Kind: event.KindTrade, Symbol: "AAPL"},
+			TS: time.Now().UnixMilli(), Data: json.RawMessage(`{"price":187.42,"size":100,"side":"buy","venue":"XNAS","conditions":["@","F"]}`)})
+	}
+	return msgs
 }
