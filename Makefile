@@ -60,6 +60,7 @@ bench:
 # Named workloads W1-W4 (issue 9) with the real binaries on loopback;
 # PRESETS, DURATION, WARMUP and FLUSH are passed through.
 bench-e2e:
+	@scripts/ensure-deps.sh redis
 	@scripts/bench-e2e.sh
 
 # The machine's floor under W3 and the collector at light load: loopback

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -158,6 +159,35 @@ func TestPollerStopEndsConnections(t *testing.T) {
 	_ = late.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, _, err := late.ReadMessage(); !websocket.IsCloseError(err, int(CloseGoingAway)) {
 		t.Fatalf("got %v, want close 1001 for a connection started after Stop", err)
+	}
+}
+
+// A Poller that can no longer wait for clients (epoll_wait failed) ends
+// the connections waiting for theirs, refuses new ones with close 1001,
+// and says why in Err, which makes the replica not ready (Server.Ready).
+func TestPollerFailureEndsConnections(t *testing.T) {
+	d := testDeps(64)
+	d.Poller = NewPoller(d.Log)
+	t.Cleanup(d.Poller.Stop)
+	d.Poller.wait = func(int, []syscall.EpollEvent, int) (int, error) { return 0, syscall.EINVAL }
+	if err := d.Poller.Err(); err != nil {
+		t.Fatalf("Err before any connection: %v, want nil", err)
+	}
+	_, ws, ended := startOne(t, d) // its arm starts the loop, whose first wait fails
+	waitEnded(t, ended, "the poller failed")
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := ws.ReadMessage(); err == nil {
+		t.Fatal("read a frame after the poller failed, want the connection ended")
+	}
+	if err := d.Poller.Err(); !errors.Is(err, syscall.EINVAL) {
+		t.Fatalf("Err after the failure: %v, want epoll_wait's EINVAL", err)
+	}
+
+	_, late, lateEnded := startOne(t, d)
+	waitEnded(t, lateEnded, "started after the poller failed")
+	_ = late.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := late.ReadMessage(); !websocket.IsCloseError(err, int(CloseGoingAway)) {
+		t.Fatalf("got %v, want close 1001 for a connection started after the failure", err)
 	}
 }
 

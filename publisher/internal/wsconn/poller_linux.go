@@ -40,12 +40,14 @@ type Poller struct {
 	failed  error         // why the Poller cannot serve connections (Err)
 	loopEnd chan struct{} // closed when the loop returns; nil until it starts
 	readers sync.WaitGroup
+
+	wait func(epfd int, events []syscall.EpollEvent, msec int) (int, error) // syscall.EpollWait; a test makes it fail
 }
 
 // NewPoller returns a poller; it starts nothing until a connection is
 // armed.
 func NewPoller(log *slog.Logger) *Poller {
-	return &Poller{log: log, epfd: -1, armed: make(map[int32]*Conn)}
+	return &Poller{log: log, epfd: -1, armed: make(map[int32]*Conn), wait: syscall.EpollWait}
 }
 
 // pollEvents are what a connection is armed for: bytes, the client's end
@@ -133,7 +135,7 @@ func (p *Poller) loop(rc syscall.RawConn) {
 	var werr error
 	err := rc.Read(func(fd uintptr) bool {
 		for {
-			n, err := syscall.EpollWait(int(fd), events, 0)
+			n, err := p.wait(int(fd), events, 0)
 			if err == syscall.EINTR {
 				continue
 			}
