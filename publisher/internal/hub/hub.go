@@ -7,6 +7,7 @@
 package hub
 
 import (
+	"hash/maphash"
 	"sync"
 
 	"github.com/tickwire/tickwire/shared/event"
@@ -18,11 +19,37 @@ type Message struct {
 	Event event.Event
 	// Wire is the protocol's EVENT object, ready to be written.
 	Wire []byte
+	key uint64 // KeyOf(Event.Channel), hashed once by NewMessage; 0: not hashed
 }
 
 // NewMessage encodes e once.
 func NewMessage(e event.Event) *Message {
-	return &Message{Event: e, Wire: e.AppendWire(make([]byte, 0, 64+len(e.Data)))}
+	return &Message{Event: e, Wire: e.AppendWire(make([]byte, 0, 64+len(e.Data))), key: KeyOf(e.Channel)}
+}
+
+// Key returns KeyOf(m.Event.Channel), hashed once when m was made by
+// NewMessage: every subscriber's queue finds its per-channel state by it.
+// The event is read-only once made; a message made otherwise is hashed
+// on each call.
+func (m *Message) Key() uint64 {
+	if m.key != 0 {
+		return m.key
+	}
+	return KeyOf(m.Event.Channel)
+}
+
+var keySeed = maphash.MakeSeed()
+
+// KeyOf hashes a channel, for per-channel state looked up once per
+// delivery: a map keyed by it hashes 8 bytes instead of the symbol. Two
+// channels can share a key (rarely: 64 bits, a seed per process), so a
+// user of keys must also compare the channels.
+func KeyOf(c event.Channel) uint64 {
+	var h maphash.Hash
+	h.SetSeed(keySeed)
+	_ = h.WriteByte(byte(c.Kind))
+	_, _ = h.WriteString(c.Symbol)
+	return h.Sum64()
 }
 
 // Subscriber receives messages. Deliver queues one; it is called with the

@@ -163,3 +163,19 @@ func BenchmarkPublishWake(b *testing.B) {
 		h.Publish(msgs)
 	}
 }
+
+// A message's key is its channel's, hashed once by NewMessage or on each
+// call for a message made otherwise; the kind is part of it.
+func TestMessageKey(t *testing.T) {
+	trade := event.Channel{Kind: event.KindTrade, Symbol: "AAPL"}
+	quote := event.Channel{Kind: event.KindQuote, Symbol: "AAPL"}
+	if KeyOf(trade) == KeyOf(quote) {
+		t.Fatal("trade:AAPL and quote:AAPL have the same key")
+	}
+	if got := NewMessage(event.Event{Channel: trade}).Key(); got != KeyOf(trade) {
+		t.Fatalf("NewMessage's key %d, want KeyOf %d", got, KeyOf(trade))
+	}
+	if got := (&Message{Event: event.Event{Channel: quote}}).Key(); got != KeyOf(quote) {
+		t.Fatalf("a literal message's key %d, want KeyOf %d", got, KeyOf(quote))
+	}
+}

@@ -69,8 +69,8 @@ func (q *queue) setPace(chs []event.Channel, every time.Duration) {
 // pushPaced holds m in the window of its pace every. It reports whether
 // the window was empty: the writer must learn its due time. q.mu is held.
 func (q *queue) pushPaced(m *hub.Message, every time.Duration) bool {
-	ch := m.Event.Channel
-	last := q.last[ch]
+	ch, key := m.Event.Channel, m.Key()
+	last := q.lastOf(ch, key)
 	if last != nil && !last.Less(m.Event.ID) {
 		return false
 	}
@@ -88,7 +88,7 @@ func (q *queue) pushPaced(m *hub.Message, every time.Duration) bool {
 			q.pacedBytes += size - len(w.msgs[i].Wire)
 			w.bytes += size - len(w.msgs[i].Wire)
 			w.msgs[i] = m
-			q.advance(last, ch, m.Event.ID)
+			q.advance(last, ch, key, m.Event.ID)
 			return false
 		}
 	}
@@ -106,7 +106,7 @@ func (q *queue) pushPaced(m *hub.Message, every time.Duration) bool {
 	w.bytes += size
 	q.pacedEvents++
 	q.pacedBytes += size
-	q.advance(last, ch, m.Event.ID)
+	q.advance(last, ch, key, m.Event.ID)
 	if len(w.msgs) > 1 {
 		return false
 	}
@@ -143,7 +143,7 @@ func (q *queue) flushWindows(now time.Time) time.Duration {
 		}
 		b = append(b, framesTail...)
 		batch := append([]*hub.Message(nil), w.msgs...)
-		q.items = append(q.items, item{frame: b, events: len(w.msgs), paced: true, batch: batch})
+		q.items = append(q.items, item{whole: &whole{frame: b, events: len(w.msgs), batch: batch}})
 		q.events += len(w.msgs)
 		q.bytes += w.bytes
 		q.pacedEvents -= len(w.msgs)

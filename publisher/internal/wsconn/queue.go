@@ -9,15 +9,22 @@ import (
 	"github.com/tickwire/tickwire/shared/event"
 )
 
-// item is one entry of the outbound queue: an event (msg), or an encoded
-// frame (frame) when msg is nil. A snapshot frame carries events: their
-// number is in events, and they count toward the limits.
+// item is one entry of the outbound queue: an event (msg), or a frame
+// written whole when msg is nil. Each live delivery writes one item, so
+// it is two words: what only whole frames need is behind a pointer
+// (BenchmarkDeliverFanout: 72 bytes an item cost 13 ns a delivery).
 type item struct {
-	msg    *hub.Message
+	msg   *hub.Message
+	whole *whole
+}
+
+// whole is a frame queued already encoded: a control frame, a snapshot (its
+// events counted toward the limits by the queue), or a window of paced live
+// events (pace.go).
+type whole struct {
 	frame  []byte
-	events int
-	paced  bool           // frame is a window of paced live events (pace.go)
-	batch  []*hub.Message // the events of a paced frame
+	events int            // a paced window's events, counted as delivered when it is written
+	batch  []*hub.Message // those events, for an event stream's position (sse.go)
 }
 
 // queue is a connection's bounded outbound queue, filled by the hub (from
@@ -44,37 +51,42 @@ type item struct {
 // The queue also keeps the last id queued per channel and never queues an
 // event that is not newer: per channel, ids only grow and nothing repeats.
 type queue struct {
-	maxItems  int
-	maxBytes  int
-	highWater int
-
+	// What every delivery reads, together: the hub hands each event of a
+	// batch to every subscriber in turn, so at a thousand subscribers each
+	// delivery finds its queue out of the cache, and pays for every cache
+	// line it touches (BenchmarkDeliverFanout).
 	mu         sync.Mutex
+	closeCode  CloseCode // once set, nothing more is queued
+	dirty      bool      // delivered since the last wake-up; a Wake is due
+	events     int       // events in items (snapshot frames count their events)
+	bytes      int       // bytes of those events
+	maxItems   int
+	maxBytes   int
+	highWater  int
+	last       map[uint64]*lastID              // by hub.KeyOf(channel): one lookup per delivery (lastOf)
+	lastClash  map[event.Channel]*event.ID     // channels whose key another channel's entry holds
+	recovering map[event.Channel]int           // concrete, or KIND:* for a kind: recoveries holding it
+	pace       map[event.Channel]time.Duration // paced channels (below): concrete or KIND:*
+	floor      []event.ID                      // an event stream resumed at a position (below)
 	items      []item
-	spare      []item
-	events     int                         // events in items (snapshot frames count their events)
-	bytes      int                         // bytes of those events
-	conflate   map[event.Channel]int       // index in items of the latest quote/bar, above high water
-	last       map[event.Channel]*event.ID // pointers: one lookup per delivery
-	recovering map[event.Channel]int       // concrete, or KIND:* for a kind: recoveries holding it
-	held       []*hub.Message
-	heldBytes  int
-	jobs       []*recovery // FIFO: the oldest is read first
-	dirty      bool        // delivered since the last wake-up; a Wake is due
-	closeCode  CloseCode   // once set, nothing more is queued
-	closeText  string
+	conflate   map[event.Channel]int // index in items of the latest quote/bar, above high water
+
+	spare     []item
+	held      []*hub.Message
+	heldBytes int
+	jobs      []*recovery // FIFO: the oldest is read first
+	closeText string
 
 	// Paced channels (throttle_ms, pace.go): their live events wait in
 	// the window of their pace; they count toward the limits with the
 	// queued ones.
-	pace        map[event.Channel]time.Duration // concrete or KIND:*
 	windows     map[time.Duration]*window
 	pacedEvents int
 	pacedBytes  int
 
-	// An event stream resumed at a position (sse.go): per shard, live
-	// events not above it were sent before. Set once, before anything is
-	// delivered.
-	floor   []event.ID
+	// An event stream resumed at a position (sse.go): floor holds, per
+	// shard, the position; live events not above it were sent before.
+	// Set once, before anything is delivered.
 	shardOf func(symbol string) int
 }
 
@@ -141,8 +153,8 @@ func (q *queue) push(m *hub.Message) bool {
 // pushLive queues m under the overflow policy; it reports whether anything
 // changed that the writer must see. q.mu is held.
 func (q *queue) pushLive(m *hub.Message) bool {
-	ch := m.Event.Channel
-	last := q.last[ch]
+	ch, key := m.Event.Channel, m.Key()
+	last := q.lastOf(ch, key)
 	if last != nil && !last.Less(m.Event.ID) {
 		return false
 	}
@@ -152,7 +164,7 @@ func (q *queue) pushLive(m *hub.Message) bool {
 		if i, ok := q.conflate[ch]; ok {
 			q.bytes += size - len(q.items[i].msg.Wire)
 			q.items[i].msg = m
-			q.advance(last, ch, m.Event.ID)
+			q.advance(last, ch, key, m.Event.ID)
 			return false // already counted as waiting
 		}
 	}
@@ -169,40 +181,70 @@ func (q *queue) pushLive(m *hub.Message) bool {
 	q.items = append(q.items, item{msg: m})
 	q.events++
 	q.bytes += size
-	q.advance(last, ch, m.Event.ID)
+	q.advance(last, ch, key, m.Event.ID)
 	return true
 }
 
 // pushHistory queues a replayed event, subject to the id order. Its room
 // was checked before its page was read. q.mu is held.
 func (q *queue) pushHistory(m *hub.Message) {
-	ch := m.Event.Channel
-	if last := q.last[ch]; last != nil && !last.Less(m.Event.ID) {
+	ch, key := m.Event.Channel, m.Key()
+	last := q.lastOf(ch, key)
+	if last != nil && !last.Less(m.Event.ID) {
 		return
 	}
 	q.items = append(q.items, item{msg: m})
 	q.events++
 	q.bytes += len(m.Wire)
-	q.setLast(ch, m.Event.ID)
+	q.advance(last, ch, key, m.Event.ID)
+}
+
+// lastID is the last id queued on a channel.
+type lastID struct {
+	ch event.Channel
+	id event.ID
+}
+
+// lastOf returns the last id queued on ch, whose key is key
+// (hub.KeyOf(ch)), as a pointer to update; nil if none was. q.mu is held.
+func (q *queue) lastOf(ch event.Channel, key uint64) *event.ID {
+	e := q.last[key]
+	switch {
+	case e == nil:
+		return nil
+	case e.ch == ch:
+		return &e.id
+	default: // another channel has this key
+		return q.lastClash[ch]
+	}
 }
 
 func (q *queue) setLast(ch event.Channel, id event.ID) {
-	q.advance(q.last[ch], ch, id)
+	key := hub.KeyOf(ch)
+	q.advance(q.lastOf(ch, key), ch, key, id)
 }
 
-// advance records id as the last queued on ch, through last (the channel's
-// entry, already looked up by the caller) when there is one. q.mu is held.
-func (q *queue) advance(last *event.ID, ch event.Channel, id event.ID) {
+// advance records id as the last queued on ch (key: its hub.KeyOf),
+// through last (the channel's entry, from lastOf) when there is one. q.mu
+// is held.
+func (q *queue) advance(last *event.ID, ch event.Channel, key uint64, id event.ID) {
 	if last != nil {
 		*last = id
 		return
 	}
 	if q.last == nil {
-		q.last = make(map[event.Channel]*event.ID)
+		q.last = make(map[uint64]*lastID)
+	}
+	if q.last[key] == nil {
+		q.last[key] = &lastID{ch: ch, id: id}
+		return
+	}
+	if q.lastClash == nil {
+		q.lastClash = make(map[event.Channel]*event.ID)
 	}
 	p := new(event.ID) // not &id: that would move id to the heap on every call
 	*p = id
-	q.last[ch] = p
+	q.lastClash[ch] = p
 }
 
 // overflow drops everything queued and held and closes with 4008. q.mu is
@@ -232,7 +274,7 @@ func (q *queue) isRecovering(c event.Channel) bool {
 func (q *queue) frame(b []byte) {
 	q.mu.Lock()
 	if q.closeCode == 0 {
-		q.items = append(q.items, item{frame: b})
+		q.items = append(q.items, item{whole: &whole{frame: b}})
 	}
 	q.mu.Unlock()
 }
@@ -316,10 +358,10 @@ func (q *queue) begin(head [][]byte, since map[event.Channel]event.ID, r *recove
 		return
 	}
 	for _, b := range head {
-		q.items = append(q.items, item{frame: b})
+		q.items = append(q.items, item{whole: &whole{frame: b}})
 	}
 	for c, id := range since {
-		if last := q.last[c]; last == nil || last.Less(id) {
+		if last := q.lastOf(c, hub.KeyOf(c)); last == nil || last.Less(id) {
 			q.setLast(c, id)
 		}
 	}
@@ -419,7 +461,7 @@ func (q *queue) pushSnapshot(p page, msgs []*hub.Message) {
 		return
 	}
 	b := appendSnapshot(nil, fresh)
-	q.items = append(q.items, item{frame: b, events: len(fresh)})
+	q.items = append(q.items, item{whole: &whole{frame: b}})
 	q.events += len(fresh)
 	q.bytes += len(b)
 	for _, m := range fresh {
@@ -495,7 +537,7 @@ func (q *queue) drop(gone func(event.Channel) bool) {
 func (q *queue) newer(msgs []*hub.Message) []*hub.Message {
 	out := msgs[:0:0]
 	for _, m := range msgs {
-		if last := q.last[m.Event.Channel]; last == nil || last.Less(m.Event.ID) {
+		if last := q.lastOf(m.Event.Channel, m.Key()); last == nil || last.Less(m.Event.ID) {
 			out = append(out, m)
 		}
 	}

@@ -1,11 +1,12 @@
 package wsconn
 
 import (
-	"time"
-
 	"encoding/json"
+	"fmt"
+	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/tickwire/tickwire/publisher/internal/hub"
 	"github.com/tickwire/tickwire/shared/event"
@@ -24,7 +25,7 @@ func ids(items []item) []string {
 	var out []string
 	for _, it := range items {
 		if it.msg == nil {
-			out = append(out, "frame:"+string(it.frame))
+			out = append(out, "frame:"+string(it.whole.frame))
 			continue
 		}
 		out = append(out, it.msg.Event.Channel.String()+"@"+it.msg.Event.ID.String())
@@ -172,6 +173,70 @@ func BenchmarkDeliver(b *testing.B) {
 			q.recycle(items)
 		}
 	}
+}
+
+// Two channels whose keys are the same (hub.KeyOf: rare, but 64 bits do
+// not rule it out) keep apart their last ids, so the order of one never
+// drops the events of the other.
+func TestQueueLastIDKeyClash(t *testing.T) {
+	q := newQueue(100, 1<<20)
+	a := event.Channel{Kind: event.KindTrade, Symbol: "A"}
+	b := event.Channel{Kind: event.KindTrade, Symbol: "B"}
+	const key = 7 // both
+	q.advance(q.lastOf(a, key), a, key, event.ID{Ms: 5})
+	q.advance(q.lastOf(b, key), b, key, event.ID{Ms: 3})
+	q.advance(q.lastOf(b, key), b, key, event.ID{Ms: 9})
+	if got := q.lastOf(a, key); got == nil || *got != (event.ID{Ms: 5}) {
+		t.Fatalf("last of A: %v, want 5-0", got)
+	}
+	if got := q.lastOf(b, key); got == nil || *got != (event.ID{Ms: 9}) {
+		t.Fatalf("last of B: %v, want 9-0", got)
+	}
+	if got := q.lastOf(event.Channel{Kind: event.KindTrade, Symbol: "C"}, key); got != nil {
+		t.Fatalf("last of C, never queued: %v, want none", *got)
+	}
+	if got := q.lastOf(a, hub.KeyOf(a)); got != nil && hub.KeyOf(a) != key {
+		t.Fatalf("last of A under its own key: %v, want none (A was recorded under %d)", *got, key)
+	}
+}
+
+// BenchmarkDeliverFanout is W2's fan-out as the hub does it: each event of
+// a batch (ten channels, one event each) to 1000 queues in turn, then
+// each queue's writer takes the batch. Unlike BenchmarkDeliver's one hot
+// queue, each delivery finds its queue out of the cache, as the hub does
+// at 1000 subscribers: the cache lines a delivery touches are its cost.
+// An op is one batch (10 000 deliveries); ns/delivery is reported.
+func BenchmarkDeliverFanout(b *testing.B) {
+	const subscribers, channels = 1000, 10
+	queues := make([]*queue, subscribers)
+	pad := make([][]byte, subscribers) // a connection's other memory between two queues
+	for i := range queues {
+		queues[i] = newQueue(8192, 4<<20)
+		pad[i] = make([]byte, 2048)
+	}
+	msgs := make([]*hub.Message, channels)
+	for i := range msgs {
+		c := event.Channel{Kind: event.KindTrade, Symbol: fmt.Sprintf("SYM%d", i)}
+		msgs[i] = hub.NewMessage(event.Event{Channel: c, Data: json.RawMessage(`{"price":1,"size":1}`)})
+	}
+	b.ReportAllocs()
+	var id uint64
+	for b.Loop() {
+		for _, m := range msgs {
+			id++
+			m.Event.ID = event.ID{Ms: id}
+			for _, q := range queues {
+				q.deliver(m)
+			}
+		}
+		for _, q := range queues {
+			q.wakeUp()
+			items, _, _, _ := q.take(time.Now)
+			q.recycle(items)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*channels*subscribers), "ns/delivery")
+	runtime.KeepAlive(pad)
 }
 
 // A plain subscribe holds its new channels until its subscribed frame is

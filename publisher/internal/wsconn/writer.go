@@ -70,16 +70,16 @@ func (c *Conn) writeItems(items []item, buf []byte) ([]byte, error) {
 		if c.aborted.Load() {
 			return buf, errAborted
 		}
-		if items[i].msg == nil {
+		if w := items[i].whole; w != nil {
 			if c.pos != nil {
-				c.pos.seen(items[i].batch)
+				c.pos.seen(w.batch)
 			}
-			if _, err := c.write(items[i].frame); err != nil {
+			if _, err := c.write(w.frame); err != nil {
 				return buf, err
 			}
-			if items[i].paced {
-				c.d.Metrics.Delivered.Add(float64(items[i].events))
-				c.stats.delivered.Add(int64(items[i].events))
+			if w.events > 0 {
+				c.d.Metrics.Delivered.Add(float64(w.events))
+				c.stats.delivered.Add(int64(w.events))
 			}
 			i++
 			continue
