@@ -19,7 +19,7 @@ type Message struct {
 	Event event.Event
 	// Wire is the protocol's EVENT object, ready to be written.
 	Wire []byte
-	key uint64 // KeyOf(Event.Channel), hashed once by NewMessage; 0: not hashed
+	key  uint64 // KeyOf(Event.Channel), hashed once by NewMessage; 0: not hashed
 }
 
 // NewMessage encodes e once.
