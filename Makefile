@@ -60,24 +60,20 @@ bench:
 # Named workloads W1-W4 (issue 9) with the real binaries on loopback;
 # PRESETS, DURATION, WARMUP and FLUSH are passed through.
 bench-e2e:
-	@scripts/ensure-deps.sh redis
 	@scripts/bench-e2e.sh
 
 # The machine's floor under W3 and the collector at light load: loopback
 # writes and Redis round trips with no tickwire code (BENCHMARKS.md).
 bench-floor:
-	@scripts/ensure-deps.sh redis
 	scripts/bench-floor.sh
 
 # Many users on one replica (15 000 connections in a 10 s storm), and the
 # scale run (1, 2, 4 replicas on a 3-master cluster behind nginx); figures
 # in BENCHMARKS.md and docs/scaling.md. Knobs: see the scripts' heads.
 bench-storm:
-	@scripts/ensure-deps.sh redis
 	scripts/bench-storm.sh
 
 bench-scale:
-	@scripts/ensure-deps.sh redis nginx
 	scripts/bench-scale.sh
 
 lint: fmt-check staticcheck

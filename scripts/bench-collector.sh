@@ -9,6 +9,7 @@
 # state the load average with the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh redis # redis-server, installed with apt-get when missing and root
 RATES=${RATES:-200 2000 20000}; FLUSH=${FLUSH:-0}
 DURATION=${DURATION:-10}; WARMUP=${WARMUP:-3}
 DURATION=${DURATION%s}; WARMUP=${WARMUP%s}

@@ -9,6 +9,7 @@
 #   PRESETS="w1 w3" DURATION=15s scripts/bench-e2e.sh     (make bench-e2e)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh redis # redis-server, installed with apt-get when missing and root
 PRESETS=${PRESETS:-w1 w2 w3 w4}; FLUSH=${FLUSH:-0}
 DURATION=${DURATION:-15s}; WARMUP=${WARMUP:-3s}
 [ -n "${NOBUILD:-}" ] || go build -o bin/ ./collector ./publisher ./e2e/cmd/tickload

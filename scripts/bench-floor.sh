@@ -9,6 +9,7 @@
 #   DURATION=10s scripts/bench-floor.sh     (make bench-floor)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh redis # redis-server, installed with apt-get when missing and root
 DURATION=${DURATION:-10s}
 [ -n "${NOBUILD:-}" ] || go build -o bin/ ./e2e/cmd/tickfloor
 dir=$(mktemp -d)

@@ -5,6 +5,7 @@
 #   FLUSH=0 RATE=1000 CLIENTS=10 DURATION=60s scripts/bench-latency.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh redis # redis-server, installed with apt-get when missing and root
 FLUSH=${FLUSH:-500ms}; RATE=${RATE:-200}; CLIENTS=${CLIENTS:-10}; DURATION=${DURATION:-60s}
 CHANNELS=${CHANNELS:-trade:*,quote:*}
 dir=$(mktemp -d); port=$((20000 + RANDOM % 20000)); pport=$((port + 1))

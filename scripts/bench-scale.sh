@@ -11,6 +11,7 @@
 #   STEPS="1 2 4" CLIENTS=2000 RATE=500 DURATION=20s scripts/bench-scale.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh redis nginx # installed with apt-get when missing and root
 STEPS=${STEPS:-1 2 4}; CLIENTS=${CLIENTS:-2000}; PER=${PER:-3}; PROCS=${PROCS:-1}
 RATE=${RATE:-500}; FLUSH=${FLUSH:-100ms}; SHARDS=${SHARDS:-4}
 WARMUP=${WARMUP:-3s}; DURATION=${DURATION:-20s}; IDLE=${IDLE:-10}

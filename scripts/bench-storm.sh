@@ -12,6 +12,7 @@
 # A/B runs: PUBLISHER=<another build> (and NOBUILD=1 to keep bin/ as it is).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh redis # redis-server, installed with apt-get when missing and root
 CLIENTS=${CLIENTS:-15000}; PROCS=${PROCS:-2}; PER=${PER:-3}; STORM=${STORM:-10s}
 RATE=${RATE:-50}; FLUSH=${FLUSH:-0}; WARMUP=${WARMUP:-3s}; DURATION=${DURATION:-20s}
 PROFILE=${PROFILE:-}   # a file name: save the publisher's heap profile there
