@@ -7,6 +7,8 @@
 # collector and publisher (deliveries per server CPU-second), and stops
 # everything. Each preset is bounded by DURATION + WARMUP + a minute.
 #   PRESETS="w1 w3" DURATION=15s scripts/bench-e2e.sh     (make bench-e2e)
+# TICKLOAD_ARGS adds flags of tickload's, e.g. TICKLOAD_ARGS=-sse: the
+# clients read event streams (GET /v1/sse) instead of WebSockets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh redis # redis-server, installed with apt-get when missing and root
@@ -35,7 +37,7 @@ for preset in $PRESETS; do
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$pport/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
   echo "== $preset: rate=$rate flush=$FLUSH duration=$DURATION load average $(cut -d' ' -f1-3 /proc/loadavg)"
   timeout "$limit" bin/tickload -url "ws://127.0.0.1:$pport/v1/stream" -preset "$preset" \
-    -pids "$cpid,$ppid" -redis "$REDIS_URL" -gc "http://127.0.0.1:$dport/debug/pprof/heap?gc=1" -duration "$DURATION" -warmup "$WARMUP" || echo "tickload failed ($?)"
+    -pids "$cpid,$ppid" -redis "$REDIS_URL" -gc "http://127.0.0.1:$dport/debug/pprof/heap?gc=1" -duration "$DURATION" -warmup "$WARMUP" ${TICKLOAD_ARGS:-} || echo "tickload failed ($?)"
   kill "$cpid" "$ppid" "$rpid"; wait "$cpid" "$ppid" "$rpid" 2>/dev/null || true
   pids=()
 done

@@ -1,8 +1,9 @@
 // Command tickload is tickwire's load tool: it opens many WebSocket clients
-// against a publisher, subscribes them, and reports deliveries per second
-// and the latency from each event's time (ts) to its receipt. With -idle it
-// only holds the connections and reports the publisher's memory per
-// connection, read from its /metrics.
+// (or Server-Sent Events streams, -sse) against a publisher, subscribes
+// them, and reports deliveries per second and the latency from each
+// event's time (ts) to its receipt. With -idle it only holds the
+// connections and reports the publisher's memory per connection, read
+// from its /metrics.
 //
 //	tickload -url ws://127.0.0.1:8080/v1/stream -secret $JWT_SECRET -clients 1000 -duration 30s
 //
@@ -46,6 +47,7 @@ type options struct {
 	pids     []int  // collector and publisher: their CPU is the server's
 	idleSub  bool   // idle clients still subscribe, each to a channel of its own (preset w4)
 	redis    string // the server's Redis URL: its CPU over the measurement is reported apart
+	sse      bool   // clients read GET /v1/sse (derived from url) instead of a WebSocket
 }
 
 func main() {
@@ -63,6 +65,7 @@ func main() {
 	presetName := flag.String("preset", "", "named workload ("+presetNames()+"): sets -clients, -channels and -idle")
 	printRate := flag.Bool("print-rate", false, "print the collector rate (events/s) and symbols -preset assumes, and exit")
 	pids := flag.String("pids", "", "comma list of server pids (collector, publisher): report deliveries per server CPU-second")
+	flag.BoolVar(&o.sse, "sse", false, "clients read Server-Sent Events (GET /v1/sse, from -url) instead of a WebSocket; with -idle, each subscribes to a quiet channel of its own")
 	flag.StringVar(&o.redis, "redis", "", "the server's Redis URL (redis://host:port/db): report Redis CPU per event written over the measurement")
 	cpuProfile := flag.String("cpuprofile", "", "write the load tool's own CPU profile to this file")
 	flag.Parse()
@@ -170,7 +173,7 @@ func run(ctx context.Context, o options) error {
 			}
 		}
 		chans := o.channels
-		if o.idleSub {
+		if o.idleSub || (o.idle && o.sse) { // a stream has channels
 			chans = fmt.Sprintf("trade:IDLE%d", i) // a quiet channel of its own
 		}
 		wg.Add(1)
@@ -282,6 +285,9 @@ var tsKey = []byte(`"ts":`)
 
 // client runs one connection until ctx ends.
 func client(ctx context.Context, o options, tok, channels string, st *stats, connected *atomic.Int64) error {
+	if o.sse {
+		return sseClient(ctx, o, tok, channels, st, connected)
+	}
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 4096}
 	ws, _, err := d.DialContext(ctx, o.url+"?access_token="+tok, nil)
 	if err != nil {
@@ -316,18 +322,24 @@ func client(ctx context.Context, o options, tok, channels string, st *stats, con
 			}
 			return err
 		}
-		data := buf.Bytes()
-		if !bytes.HasPrefix(data, []byte(`{"type":"events"`)) {
-			continue
-		}
-		now := time.Now().UnixMicro()
-		lat = scanLatencies(data, now, lat[:0])
-		if st.measuring.Load() {
-			st.events.Add(int64(len(lat)))
-			st.frames.Add(1)
-			st.record(lat)
-		}
+		lat = st.frame(buf.Bytes(), lat)
 	}
+}
+
+// frame counts a server frame: an events frame's events and their
+// latencies while measuring; other frames not. lat is scratch space.
+func (s *stats) frame(data []byte, lat []time.Duration) []time.Duration {
+	if !bytes.HasPrefix(data, []byte(`{"type":"events"`)) {
+		return lat
+	}
+	now := time.Now().UnixMicro()
+	lat = scanLatencies(data, now, lat[:0])
+	if s.measuring.Load() {
+		s.events.Add(int64(len(lat)))
+		s.frames.Add(1)
+		s.record(lat)
+	}
+	return lat
 }
 
 // scanLatencies appends to lat, for every event of an events frame, now

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,4 +81,57 @@ func TestScanLatencies(t *testing.T) {
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("scanLatencies = %v, want %v", got, want)
 	}
+}
+
+func TestSSEURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"ws://127.0.0.1:8080/v1/stream":          "http://127.0.0.1:8080/v1/sse",
+		"wss://md.example/v1/stream?x=1":         "https://md.example/v1/sse",
+		"ws://127.0.0.1:8090/tickwire/v1/stream": "http://127.0.0.1:8090/tickwire/v1/sse",
+	} {
+		if got, err := sseURL(in); err != nil || got != want {
+			t.Errorf("sseURL(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := sseURL("http://127.0.0.1:8080/v1/stream"); err == nil {
+		t.Error("sseURL of an http URL: no error, want one")
+	}
+}
+
+// An event stream's events frames are counted with their events; its
+// other lines (comments, event names, ids, other frames) are not.
+func TestSSEClientCounts(t *testing.T) {
+	ts := time.Now().UnixMilli()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok" || r.URL.Query().Get("channels") != "trade:A,quote:B" {
+			http.Error(w, `{"type":"error","code":"unauthorized"}`, http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, ": subscribed\n\nevent: subscribed\ndata: {\"type\":\"subscribed\",\"channels\":[\"trade:A\"]}\n\n")
+		fmt.Fprintf(w, "event: events\nid: s0:1-1\ndata: {\"type\":\"events\",\"events\":[{\"ch\":\"trade:A\",\"id\":\"1-0\",\"ts\":%d,\"data\":{}},{\"ch\":\"quote:B\",\"id\":\"1-1\",\"ts\":%d,\"data\":{}}]}\n\n", ts, ts)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	st := &stats{buckets: make([]int64, 100000)}
+	st.measuring.Store(true)
+	var connected atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	o := options{url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/stream", sse: true}
+	go func() { done <- sseClient(ctx, o, "tok", "trade:A,quote:B", st, &connected) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for st.events.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if ev, fr, c := st.events.Load(), st.frames.Load(), connected.Load(); ev != 2 || fr != 1 || c != 1 {
+		t.Fatalf("events %d, frames %d, connected %d; want 2, 1, 1", ev, fr, c)
+	}
+	if err := sseClient(context.Background(), o, "bad", "trade:A,quote:B", st, &connected); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("a refused stream: %v, want the 401 and its body", err)
+	}
+	sseHTTP.CloseIdleConnections()
 }
