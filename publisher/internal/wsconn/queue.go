@@ -219,11 +219,6 @@ func (q *queue) lastOf(ch event.Channel, key uint64) *event.ID {
 	}
 }
 
-func (q *queue) setLast(ch event.Channel, id event.ID) {
-	key := hub.KeyOf(ch)
-	q.advance(q.lastOf(ch, key), ch, key, id)
-}
-
 // advance records id as the last queued on ch (key: its hub.KeyOf),
 // through last (the channel's entry, from lastOf) when there is one. q.mu
 // is held.
@@ -361,8 +356,9 @@ func (q *queue) begin(head [][]byte, since map[event.Channel]event.ID, r *recove
 		q.items = append(q.items, item{whole: &whole{frame: b}})
 	}
 	for c, id := range since {
-		if last := q.lastOf(c, hub.KeyOf(c)); last == nil || last.Less(id) {
-			q.setLast(c, id)
+		key := hub.KeyOf(c)
+		if last := q.lastOf(c, key); last == nil || last.Less(id) {
+			q.advance(last, c, key, id)
 		}
 	}
 	if first.r == r {
@@ -465,7 +461,8 @@ func (q *queue) pushSnapshot(p page, msgs []*hub.Message) {
 	q.events += len(fresh)
 	q.bytes += len(b)
 	for _, m := range fresh {
-		q.setLast(m.Event.Channel, m.Event.ID)
+		ch, key := m.Event.Channel, m.Key()
+		q.advance(q.lastOf(ch, key), ch, key, m.Event.ID)
 	}
 }
 
