@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -357,4 +359,129 @@ func TestSSEPacedWithQueryToken(t *testing.T) {
 		s2.resp.Body.Close()
 		return nil
 	})
+}
+
+// An event stream over HTTP/1.1 is taken from net/http: once it is
+// subscribed, neither its handler nor net/http's background read holds a
+// goroutine for it, and it still ends when its client goes (the user's
+// one connection is free again).
+func TestSSEStreamLeavesNetHTTP(t *testing.T) {
+	e := newEnv(t, 1)
+	r := e.startReplica("pub-1", func(c *Config) { c.MaxConnsPerUser = 1 })
+	tok := token(t, "alice", time.Hour)
+	s, st, body := openSSE(t, r, "channels=trade:AAPL&snapshot=false", tok, "")
+	if s == nil {
+		t.Fatalf("HTTP %d %s", st, body)
+	}
+	if m := s.next(true); !m.comment {
+		t.Fatalf("first message %+v, want the subscribed comment", m)
+	}
+	if !s.resp.Close {
+		t.Error("no Connection: close, want it (the body ends with the connection)")
+	}
+	poll.Until(t, 10*time.Second, func() error {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		for _, f := range []string{"server.(*Server).serveSSE", "net/http.(*connReader).backgroundRead"} {
+			if strings.Contains(stacks, f) {
+				return fmt.Errorf("a goroutine still runs %s for the stream", f)
+			}
+		}
+		return nil
+	})
+	e.write("trade:AAPL", 187.5)
+	if f := s.next(false).frame(t); f.Type != "events" || len(f.Events) != 1 {
+		t.Fatalf("got %+v, want the event", f)
+	}
+	s.resp.Body.Close()
+	poll.Until(t, 10*time.Second, func() error {
+		s2, st, body := openSSE(t, r, "channels=trade:AAPL&snapshot=false", tok, "")
+		if s2 == nil {
+			return fmt.Errorf("HTTP %d %s", st, body)
+		}
+		s2.resp.Body.Close()
+		return nil
+	})
+}
+
+// Over HTTP/2, which cannot give its connection away, a stream is served
+// through net/http as before.
+func TestSSEOverHTTP2(t *testing.T) {
+	e := newEnv(t, 1)
+	r := e.startReplica("pub-1", nil)
+	h2 := httptest.NewUnstartedServer(r.http.Config.Handler)
+	h2.EnableHTTP2 = true
+	h2.StartTLS()
+	defer h2.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h2.URL+"/v1/sse?channels=trade:AAPL&snapshot=false", nil)
+	req.Header.Set("Authorization", "Bearer "+token(t, "alice", time.Hour))
+	resp, err := h2.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+		t.Fatalf("HTTP %d over %s, want 200 over HTTP/2", resp.StatusCode, resp.Proto)
+	}
+	lines := make(chan string, 64)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	want := func(prefix string) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("stream ended before %q", prefix)
+				}
+				if strings.HasPrefix(l, prefix) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no %q within 10 s", prefix)
+			}
+		}
+	}
+	want(": subscribed")
+	e.write("trade:AAPL", 187.5)
+	want(`data: {"type":"events"`)
+	cancel()
+	for range lines { // the reader ends with the stream
+	}
+}
+
+// The drain ends a stream taken from net/http: the replica stops, and the
+// client's stream ends.
+func TestSSEDrainEndsStream(t *testing.T) {
+	e := newEnv(t, 1)
+	r := e.startReplica("pub-1", nil)
+	s, st, body := openSSE(t, r, "channels=trade:AAPL&snapshot=false", token(t, "alice", time.Hour), "")
+	if s == nil {
+		t.Fatalf("HTTP %d %s", st, body)
+	}
+	s.next(true) // subscribed
+	stopped := make(chan struct{})
+	go func() { r.stop(); close(stopped) }()
+	timeout := time.After(10 * time.Second)
+	for ended := false; !ended; {
+		select {
+		case _, ok := <-s.msgs:
+			ended = !ok
+		case <-timeout:
+			t.Fatal("stream not ended 10 s into the drain")
+		}
+	}
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("replica not stopped 10 s after its stream ended")
+	}
 }

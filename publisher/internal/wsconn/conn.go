@@ -299,6 +299,10 @@ func (c *Conn) begin(preAuthed bool) {
 // end ends a connection once its reader has: the writer sends what is
 // left and stops, and everything the connection held is let go.
 func (c *Conn) end() {
+	if c.ws == nil { // a hijacked event stream, read by the Poller
+		c.endStream()
+		return
+	}
 	close(c.readerDone)
 	c.closeWith(closeGone, "")
 	c.w.stop()

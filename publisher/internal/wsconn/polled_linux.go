@@ -27,13 +27,22 @@ func (c *Conn) startPolled(preAuthed bool, done func()) {
 	}
 }
 
+// startPolledStream arms a hijacked event stream (StartStream) with the
+// Poller: its reader runs when the client's connection ends.
+func (c *Conn) startPolledStream(done func()) {
+	c.ready.done = done
+	if err := c.d.Poller.arm(c); err != nil {
+		c.endPolled(err)
+	}
+}
+
 // readable is the reader, started by the Poller.
 func (c *Conn) readable() {
 	defer c.d.Poller.readerDone()
 	for {
 		err := c.readReady()
 		if err == nil {
-			if c.br.Buffered() > 0 {
+			if c.buffered() > 0 {
 				continue
 			}
 			if err = c.d.Poller.arm(c); err == nil {
@@ -52,10 +61,14 @@ func (c *Conn) readReady() (err error) {
 	if c.ready.timedOut.Load() {
 		return os.ErrDeadlineExceeded
 	}
-	if c.br.Buffered() == 0 && !c.ready.readable() {
+	if c.buffered() == 0 && !c.ready.readable() {
 		return nil
 	}
-	if !c.contain(func() { err = c.readAvailable() }) {
+	read := c.readAvailable
+	if c.ws == nil { // a hijacked event stream
+		read = c.readStream
+	}
+	if !c.contain(func() { err = read() }) {
 		return errPanicked
 	}
 	if err != nil && c.ready.timedOut.Load() {
@@ -64,6 +77,15 @@ func (c *Conn) readReady() (err error) {
 		return os.ErrDeadlineExceeded
 	}
 	return err
+}
+
+// buffered is how many bytes the connection's read buffer holds (none for
+// an event stream, which has none).
+func (c *Conn) buffered() int {
+	if c.br == nil {
+		return 0
+	}
+	return c.br.Buffered()
 }
 
 // endPolled ends the connection after its reader's last read.

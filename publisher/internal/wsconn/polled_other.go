@@ -29,6 +29,7 @@ func (*Poller) Err() error { return nil }
 
 // Never called: no connection is polled here (polled).
 func (c *Conn) startPolled(bool, func()) { panic("wsconn: no poller on this platform") }
+func (c *Conn) startPolledStream(func()) { panic("wsconn: no poller on this platform") }
 func (*Poller) remove(*Conn)             {}
 func (c *Conn) readTimedOut()            {}
 func (c *Conn) shutdown()                {}

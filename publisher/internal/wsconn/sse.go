@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,10 +17,11 @@ import (
 	"github.com/tickwire/tickwire/shared/event"
 )
 
-// An event stream (GET /v1/sse, docs/protocol.md) is a Conn without a reader:
-// it is subscribed once, at the start, and its writer writes SSE messages
-// (sseWire) instead of WebSocket frames, through the same queue, pacing
-// and recoveries. Its resume position (the id of each message carrying
+// An event stream (GET /v1/sse, docs/protocol.md) is a Conn without a reader
+// of frames (a stream taken from net/http is read only for the end of its
+// connection: NewHijackedStream): it is subscribed once, at the start, and
+// its writer writes SSE messages (sseWire) instead of WebSocket frames,
+// through the same queue, pacing and recoveries. Its resume position (the id of each message carrying
 // events) is, per feed shard, the last feed id delivered: one position
 // per shard is a complete resume point for any set of that shard's
 // channels, because per shard the stream delivers feed events in feed
@@ -97,8 +99,11 @@ func ParsePosition(s string, shards int) ([]event.ID, error) {
 // id. Frames SSE does not carry (subscribed, unsubscribed, welcome, pong)
 // are left out.
 type sseWire struct {
-	w      http.ResponseWriter
+	w      http.ResponseWriter // through net/http (NewStream)
 	rc     *http.ResponseController
+	conn   net.Conn // or on a connection taken from net/http (NewHijackedStream)
+	head   []byte   // the response's head, written with the first message
+	shut   func()   // shuts conn down: its reader wakes and ends the stream
 	pos    *positions
 	addr   string
 	done   chan struct{} // closed by close: the handler returns
@@ -150,10 +155,20 @@ func (s *sseWire) writeFrame(b []byte, deadline time.Time) error {
 		buf = append(buf, b...)
 		buf = append(buf, "\n\n"...)
 	}
-	_ = s.rc.SetWriteDeadline(deadline)
-	_, err := s.w.Write(buf)
-	if err == nil {
-		err = s.rc.Flush()
+	var err error
+	if s.conn != nil {
+		if s.head != nil {
+			buf = append(s.head, buf...)
+		}
+		_ = s.conn.SetWriteDeadline(deadline)
+		if _, err = s.conn.Write(buf); err == nil {
+			s.head = nil
+		}
+	} else {
+		_ = s.rc.SetWriteDeadline(deadline)
+		if _, err = s.w.Write(buf); err == nil {
+			err = s.rc.Flush()
+		}
 	}
 	if cap(buf) <= 4*maxEventsFrame {
 		s.buf = buf
@@ -165,11 +180,21 @@ func (s *sseWire) ping() error { return nil } // queued instead (Conn.ping)
 
 func (s *sseWire) closeFrame(CloseCode, string, time.Time) error { return nil }
 
-func (s *sseWire) abort() { _ = s.rc.SetWriteDeadline(time.Now()) }
+func (s *sseWire) abort() { _ = s.setWriteDeadline(time.Now()) }
 
 func (s *sseWire) close() {
 	s.closed.Do(func() { close(s.done) })
-	_ = s.rc.SetWriteDeadline(time.Now())
+	_ = s.setWriteDeadline(time.Now())
+	if s.shut != nil {
+		s.shut()
+	}
+}
+
+func (s *sseWire) setWriteDeadline(t time.Time) error {
+	if s.conn != nil {
+		return s.conn.SetWriteDeadline(t)
+	}
+	return s.rc.SetWriteDeadline(t)
 }
 
 func (s *sseWire) remote() string { return s.addr }
@@ -195,9 +220,71 @@ func NewStream(d *Deps, w http.ResponseWriter, remote string, ident auth.Identit
 		readerDone: make(chan struct{}),
 	}
 	close(c.readerDone) // no reader
-	c.out = &sseWire{w: w, rc: http.NewResponseController(w), pos: pos, addr: remote, done: make(chan struct{})}
+	out := &sseWire{w: w, pos: pos, addr: remote, done: make(chan struct{})}
+	if w != nil {
+		out.rc = http.NewResponseController(w)
+	}
+	c.out = out
 	c.w = newLazyWriter(c.writeLoop, c.d.Writers)
 	return c
+}
+
+// NewHijackedStream makes an event stream on conn, an HTTP/1.1 connection
+// taken from net/http (Hijack), whose request asked for it: head is the
+// response's status line and headers, which go out with the stream's
+// first message, and the body is delimited by the connection's close.
+// Nothing of net/http stays with the stream (its buffers, its goroutines),
+// and with a Poller no goroutine at all while it has nothing to write.
+// The caller has counted its connection (Users.Acquire). Start it with
+// StartStream.
+func NewHijackedStream(d *Deps, conn net.Conn, head []byte, remote string, ident auth.Identity) *Conn {
+	c := NewStream(d, nil, remote, ident)
+	out := c.out.(*sseWire)
+	out.conn, out.head, out.shut = conn, head, func() { shutConn(conn) }
+	_ = conn.SetDeadline(time.Time{}) // net/http's request deadlines are not the stream's
+	if d.Poller != nil {
+		c.ready = newReadiness(conn)
+	}
+	return c
+}
+
+// StartStream subscribes a stream made by NewHijackedStream and returns:
+// the stream ends when its client goes (the Poller, or a goroutine that
+// waits in a read, sees the end of its request's connection), when it is
+// ended (slow consumer, token expiry, a write that failed) or when GoAway
+// is called. done is called once it has ended and its writer has stopped.
+func (c *Conn) StartStream(req StreamRequest, done func()) {
+	c.beginStream(req)
+	if c.polled() {
+		c.startPolledStream(done)
+		return
+	}
+	go func() {
+		defer done()
+		for c.readStream() == nil { // bytes a client should not send are dropped
+		}
+		c.endStream()
+	}()
+}
+
+// shutConn shuts a hijacked stream's connection down: its reader (the
+// Poller's, or the goroutine in its read) wakes and ends the stream, and
+// a blocked write fails. A connection that is no TCP socket is closed.
+func shutConn(conn net.Conn) {
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.CloseRead()
+		_ = tc.CloseWrite()
+		return
+	}
+	_ = conn.Close()
+}
+
+// readStream reads what the client of a hijacked stream sent: the end of
+// its connection, or bytes it should not send, which are dropped.
+func (c *Conn) readStream() error {
+	var b [512]byte
+	_, err := c.out.(*sseWire).conn.Read(b[:])
+	return err
 }
 
 // ServeStream subscribes the stream and writes it until the client goes
@@ -205,11 +292,21 @@ func NewStream(d *Deps, w http.ResponseWriter, remote string, ident auth.Identit
 // that failed) or ctx ends (shutdown). It returns after the writer has
 // stopped: then the handler may return.
 func (c *Conn) ServeStream(ctx context.Context, reqDone <-chan struct{}, req StreamRequest) {
-	m := c.d.Metrics
-	m.Connections.Inc()
-	defer m.Connections.Dec()
-	defer c.lifecycle()()
-	out := c.out.(*sseWire)
+	c.beginStream(req)
+	select {
+	case <-reqDone:
+	case <-ctx.Done():
+		c.GoAway()
+	case <-c.out.(*sseWire).done:
+	}
+	c.endStream()
+}
+
+// beginStream starts a stream: the open line, the clock, its position
+// (resumed, or the feeds' heads), and its subscription.
+func (c *Conn) beginStream(req StreamRequest) {
+	c.d.Metrics.Connections.Inc()
+	c.lifecycle()
 	c.startClock()
 	c.armExpiry(c.ident.Expires.Add(c.d.Config.Leeway))
 	if req.Resume != nil {
@@ -223,18 +320,26 @@ func (c *Conn) ServeStream(ctx context.Context, reqDone <-chan struct{}, req Str
 	if !c.q.closing() {
 		c.subscribeStream(req)
 	}
-	select {
-	case <-reqDone:
-	case <-ctx.Done():
-		c.closeWith(CloseGoingAway, "server going away: reconnect and resume")
-	case <-out.done:
-	}
+}
+
+// endStream ends a stream once its client has gone or it was ended: the
+// writer stops, and everything the stream held is let go.
+func (c *Conn) endStream() {
 	c.closeWith(closeGone, "")
+	out := c.out.(*sseWire)
 	out.close()
 	c.w.stop()
 	c.stopClock()
+	if c.polled() {
+		c.d.Poller.remove(c) // before the close: the descriptor is reused at once
+	}
+	if out.conn != nil {
+		_ = out.conn.Close()
+	}
 	c.d.Hub.Remove(c)
 	c.d.Users.Release(c.ident.Subject)
+	c.logClose()
+	c.d.Metrics.Connections.Dec()
 }
 
 // startAtTops sets the position of a fresh stream to the feeds' last ids,
