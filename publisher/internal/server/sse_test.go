@@ -351,14 +351,7 @@ func TestSSEPacedWithQueryToken(t *testing.T) {
 		t.Errorf("%d messages for %d writes: not paced", msgs, writes)
 	}
 	s.resp.Body.Close()
-	poll.Until(t, 10*time.Second, func() error {
-		s2, st, body := openSSE(t, r, "channels=trade:AAPL&snapshot=false", tok, "")
-		if s2 == nil {
-			return fmt.Errorf("HTTP %d %s", st, body)
-		}
-		s2.resp.Body.Close()
-		return nil
-	})
+	waitStreamSlot(t, r, tok)
 }
 
 // An event stream over HTTP/1.1 is taken from net/http: once it is
@@ -394,14 +387,7 @@ func TestSSEStreamLeavesNetHTTP(t *testing.T) {
 		t.Fatalf("got %+v, want the event", f)
 	}
 	s.resp.Body.Close()
-	poll.Until(t, 10*time.Second, func() error {
-		s2, st, body := openSSE(t, r, "channels=trade:AAPL&snapshot=false", tok, "")
-		if s2 == nil {
-			return fmt.Errorf("HTTP %d %s", st, body)
-		}
-		s2.resp.Body.Close()
-		return nil
-	})
+	waitStreamSlot(t, r, tok)
 }
 
 // Over HTTP/2, which cannot give its connection away, a stream is served
@@ -484,4 +470,18 @@ func TestSSEDrainEndsStream(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("replica not stopped 10 s after its stream ended")
 	}
+}
+
+// waitStreamSlot waits until the user of tok, whose limit is one
+// connection, can open a stream again: its last one has ended.
+func waitStreamSlot(t *testing.T, r *replica, tok string) {
+	t.Helper()
+	poll.Until(t, 10*time.Second, func() error {
+		s, st, body := openSSE(t, r, "channels=trade:AAPL&snapshot=false", tok, "")
+		if s == nil {
+			return fmt.Errorf("HTTP %d %s", st, body)
+		}
+		s.resp.Body.Close()
+		return nil
+	})
 }
