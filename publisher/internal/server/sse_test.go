@@ -360,7 +360,22 @@ func TestSSEPacedWithQueryToken(t *testing.T) {
 // one connection is free again).
 func TestSSEStreamLeavesNetHTTP(t *testing.T) {
 	e := newEnv(t, 1)
-	r := e.startReplica("pub-1", func(c *Config) { c.MaxConnsPerUser = 1 })
+	r := e.startReplica("pub-1", func(c *Config) {
+		c.MaxConnsPerUser = 1
+		c.AllowedOrigins = []string{"https://app.example"}
+	})
+	// The head the stream writes itself carries CORS's headers.
+	req, _ := http.NewRequest(http.MethodGet, r.http.URL+"/v1/sse?channels=trade:AAPL&snapshot=false", nil)
+	req.Header.Set("Authorization", "Bearer "+token(t, "bob", time.Hour))
+	req.Header.Set("Origin", "https://app.example")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); resp.StatusCode != http.StatusOK || got != "https://app.example" {
+		t.Fatalf("HTTP %d, Access-Control-Allow-Origin %q; want 200 and the page's origin", resp.StatusCode, got)
+	}
 	tok := token(t, "alice", time.Hour)
 	s, st, body := openSSE(t, r, "channels=trade:AAPL&snapshot=false", tok, "")
 	if s == nil {
