@@ -296,21 +296,29 @@ func (c *Conn) begin(preAuthed bool) {
 	c.startReading()
 }
 
-// end ends a connection once its reader has: the writer sends what is
-// left and stops, and everything the connection held is let go.
+// end ends a connection once its reader has (a WebSocket), or once its
+// client has gone or it was ended (an event stream): the writer sends
+// what is left and stops, and everything the connection held is let go.
 func (c *Conn) end() {
-	if c.ws == nil { // a hijacked event stream, read by the Poller
-		c.endStream()
-		return
+	if c.ws == nil {
+		// An event stream: its wire is closed first, so that a write
+		// blocked on the client fails and the writer stops at once. It
+		// has no reader of frames: readerDone was closed from the start.
+		c.out.close()
+	} else {
+		close(c.readerDone)
 	}
-	close(c.readerDone)
 	c.closeWith(closeGone, "")
 	c.w.stop()
 	c.stopClock()
 	if c.polled() {
 		c.d.Poller.remove(c) // before the close: the descriptor is reused at once
 	}
-	_ = c.ws.Close()
+	if c.ws != nil {
+		_ = c.ws.Close()
+	} else if s, ok := c.out.(*sseWire); ok && s.conn != nil {
+		_ = s.conn.Close()
+	}
 	c.d.Hub.Remove(c)
 	if c.userHeld {
 		c.d.Users.Release(c.ident.Subject)

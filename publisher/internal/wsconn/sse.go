@@ -263,7 +263,7 @@ func (c *Conn) StartStream(req StreamRequest, done func()) {
 		defer done()
 		for c.readStream() == nil { // bytes a client should not send are dropped
 		}
-		c.endStream()
+		c.end()
 	}()
 }
 
@@ -299,7 +299,7 @@ func (c *Conn) ServeStream(ctx context.Context, reqDone <-chan struct{}, req Str
 		c.GoAway()
 	case <-c.out.(*sseWire).done:
 	}
-	c.endStream()
+	c.end()
 }
 
 // beginStream starts a stream: the open line, the clock, its position
@@ -320,26 +320,6 @@ func (c *Conn) beginStream(req StreamRequest) {
 	if !c.q.closing() {
 		c.subscribeStream(req)
 	}
-}
-
-// endStream ends a stream once its client has gone or it was ended: the
-// writer stops, and everything the stream held is let go.
-func (c *Conn) endStream() {
-	c.closeWith(closeGone, "")
-	out := c.out.(*sseWire)
-	out.close()
-	c.w.stop()
-	c.stopClock()
-	if c.polled() {
-		c.d.Poller.remove(c) // before the close: the descriptor is reused at once
-	}
-	if out.conn != nil {
-		_ = out.conn.Close()
-	}
-	c.d.Hub.Remove(c)
-	c.d.Users.Release(c.ident.Subject)
-	c.logClose()
-	c.d.Metrics.Connections.Dec()
 }
 
 // startAtTops sets the position of a fresh stream to the feeds' last ids,
